@@ -1,0 +1,84 @@
+namespace VtdEngine;
+
+/// <summary>The kind of memory access a request performs.</summary>
+public enum AccessKind : byte
+{
+    /// <summary>Read.</summary>
+    Read = 0,
+
+    /// <summary>Write.</summary>
+    Write = 1,
+
+    /// <summary>Atomic (read-modify-write): needs both read and write permission.</summary>
+    Atomic = 2,
+}
+
+/// <summary>PCIe address type (AT) of a request.</summary>
+public enum AddressType : byte
+{
+    /// <summary>AT=00: an untranslated DMA request, remapped by the engine.</summary>
+    Untranslated = 0,
+
+    /// <summary>AT=01: an ATS translation request; the result is a completion, permission denials are not faults.</summary>
+    TranslationRequest = 1,
+
+    /// <summary>AT=10: a translated request carrying an HPA; passed through where the context allows device-TLBs.</summary>
+    Translated = 2,
+}
+
+/// <summary>
+/// One DMA request as a device presents it: source-id (bus:dev.fn), optional PASID with privilege, access kind and
+/// input address. 16 bytes, so batches stay cache-friendly.
+/// </summary>
+public readonly struct DmaRequest
+{
+    /// <summary>The PASID value used when a request carries none.</summary>
+    public const uint NoPasid = uint.MaxValue;
+
+    /// <summary>Creates a request.</summary>
+    public DmaRequest(ushort sourceId, ulong address, AccessKind access, uint pasid = NoPasid, bool privileged = false,
+        AddressType addressType = AddressType.Untranslated)
+    {
+        SourceId = sourceId;
+        Address = address;
+        Access = access;
+        Pasid = pasid;
+        Privileged = privileged;
+        AddressType = addressType;
+    }
+
+    /// <summary>Input address (IOVA, GVA or GPA depending on the translation type).</summary>
+    public ulong Address { get; }
+
+    /// <summary>PASID, or <see cref="NoPasid"/> for a request without PASID.</summary>
+    public uint Pasid { get; }
+
+    /// <summary>Requester id: bus in bits 15:8, devfn in bits 7:0.</summary>
+    public ushort SourceId { get; }
+
+    /// <summary>Access kind.</summary>
+    public AccessKind Access { get; }
+
+    /// <summary>Privileged-mode-requested (PR) of the PASID TLP prefix; meaningful only with a PASID.</summary>
+    public bool Privileged { get; }
+
+    /// <summary>PCIe AT field.</summary>
+    public AddressType AddressType { get; }
+
+    /// <summary>Whether the request carries a PASID.</summary>
+    public bool HasPasid => Pasid != NoPasid;
+
+    /// <summary>Bus number.</summary>
+    public byte Bus => (byte)(SourceId >> 8);
+
+    /// <summary>Device/function number.</summary>
+    public byte DevFn => (byte)SourceId;
+
+    /// <summary>Source-id from bus, device and function.</summary>
+    public static ushort MakeSourceId(byte bus, int device, int function) =>
+        (ushort)((bus << 8) | ((device & 0x1F) << 3) | (function & 7));
+
+    /// <inheritdoc />
+    public override string ToString() =>
+        $"{Bus:x2}:{DevFn >> 3:x2}.{DevFn & 7} {(HasPasid ? $"pasid {Pasid:x}{(Privileged ? " priv" : "")} " : "")}{Access} 0x{Address:x}";
+}

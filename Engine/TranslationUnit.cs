@@ -1,0 +1,23 @@
+using VtdEngine.Tables;
+
+namespace VtdEngine;
+
+/// <summary>
+/// One DMA-remapping hardware unit: an embedder creates it over a memory and a capability profile, points it at a
+/// root table, enables translation and asks it to translate requests.
+/// </summary>
+public sealed partial class TranslationUnit
+{
+    /// <summary>Creates a unit with translation disabled and no root table.</summary>
+    public TranslationUnit(IPhysicalMemory memory, CapabilityProfile? profile = null)
+    {
+        Memory = memory ?? throw new ArgumentNullException(nameof(memory));
+        Profile = (profile ?? CapabilityProfile.Default).Validate();
+    }
+
+    /// <summary>The memory holding the remapping structures and page tables.</summary>
+    public IPhysicalMemory Memory { get; }
+
+    /// <summary>What this unit supports.</summary>
+    public CapabilityProfile Profile { get; }
+}
