@@ -92,7 +92,7 @@ public sealed class SparsePhysicalMemory : IPhysicalMemory
                     var frame = Volatile.Read(ref leaf[k]);
                     if (frame is not null)
                     {
-                        var frameNumber = ((ulong)i << (LeafBits + MiddleBits)) | ((ulong)j << LeafBits) | (ulong)k;
+                        var frameNumber = ((ulong)(uint)i << (LeafBits + MiddleBits)) | ((ulong)(uint)j << LeafBits) | (uint)k;
                         frame.CopyTo(copy.GetFrame(frameNumber));
                     }
                 }
