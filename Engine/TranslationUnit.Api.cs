@@ -1,5 +1,3 @@
-using VtdEngine.Tables;
-
 namespace VtdEngine;
 
 public sealed partial class TranslationUnit
