@@ -19,5 +19,14 @@ public sealed partial class TranslationUnit
     }
 
     /// <summary>Translates one request.</summary>
-    public TranslationResult Translate(in DmaRequest request) => throw new NotSupportedException("Walker lands in the next commit.");
+    public TranslationResult Translate(in DmaRequest request) =>
+        _walker.Translate(request, RootTableAddress, Mode, TranslationEnabled, trace: null);
+
+    /// <summary>Walks the tables for <paramref name="request"/> without any cache and records every step.</summary>
+    public WalkTrace Trace(in DmaRequest request)
+    {
+        var trace = new WalkTrace(request);
+        trace.Result = _walker.Translate(request, RootTableAddress, Mode, TranslationEnabled, trace);
+        return trace;
+    }
 }

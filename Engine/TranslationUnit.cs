@@ -13,7 +13,10 @@ public sealed partial class TranslationUnit
     {
         Memory = memory ?? throw new ArgumentNullException(nameof(memory));
         Profile = (profile ?? CapabilityProfile.Default).Validate();
+        _walker = new Walker(memory, Profile);
     }
+
+    private readonly Walker _walker;
 
     /// <summary>The memory holding the remapping structures and page tables.</summary>
     public IPhysicalMemory Memory { get; }
