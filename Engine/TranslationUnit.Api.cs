@@ -18,9 +18,35 @@ public sealed partial class TranslationUnit
         Mode = mode;
     }
 
-    /// <summary>Translates one request.</summary>
-    public TranslationResult Translate(in DmaRequest request) =>
-        _walker.Translate(request, RootTableAddress, Mode, TranslationEnabled, trace: null);
+    /// <summary>
+    /// Called with every fault result (recordable or suppressed by FPD) before <see cref="Translate(in DmaRequest)"/>
+    /// returns; the register model records faults in FRCD through it. Runs on the translating thread.
+    /// </summary>
+    public Action<DmaRequest, TranslationResult>? FaultObserver { get; set; }
+
+    /// <summary>Translates one request: the host physical address or the fault the hardware would record.</summary>
+    public TranslationResult Translate(in DmaRequest request)
+    {
+        var result = _walker.Translate(request, RootTableAddress, Mode, TranslationEnabled, trace: null);
+        if (result.Status == TranslationStatus.Fault)
+        {
+            FaultObserver?.Invoke(request, result);
+        }
+        return result;
+    }
+
+    /// <summary>Translates a batch; <paramref name="results"/> must be at least as long as <paramref name="requests"/>.</summary>
+    public void Translate(ReadOnlySpan<DmaRequest> requests, Span<TranslationResult> results)
+    {
+        if (results.Length < requests.Length)
+        {
+            throw new ArgumentException("The result span is shorter than the request span.", nameof(results));
+        }
+        for (var i = 0; i < requests.Length; i++)
+        {
+            results[i] = Translate(requests[i]);
+        }
+    }
 
     /// <summary>Walks the tables for <paramref name="request"/> without any cache and records every step.</summary>
     public WalkTrace Trace(in DmaRequest request)
