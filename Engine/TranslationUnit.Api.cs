@@ -8,14 +8,28 @@ public sealed partial class TranslationUnit
     /// <summary>RTADDR.TTM latched by the last <see cref="SetRootTable"/>.</summary>
     public RootTableMode Mode { get; private set; }
 
-    /// <summary>GSTS.TES: when clear, DMA passes through untranslated.</summary>
-    public bool TranslationEnabled { get; set; }
+    /// <summary>GSTS.TES: when clear, DMA passes through untranslated. Changing it drops every cached translation.</summary>
+    public bool TranslationEnabled
+    {
+        get => _translationEnabled;
+        set
+        {
+            _translationEnabled = value;
+            FlushAllCaches();
+        }
+    }
 
-    /// <summary>Latches a root table and mode, as SRTP does with RTADDR.</summary>
+    private volatile bool _translationEnabled;
+
+    /// <summary>
+    /// Latches a root table and mode, as SRTP does with RTADDR. Cached structures from the old table are dropped, as a
+    /// unit with CAP.ESRTPS does; software on a unit without it must still issue the global invalidations itself.
+    /// </summary>
     public void SetRootTable(ulong address, RootTableMode mode)
     {
         RootTableAddress = address & ~0xFFFUL;
         Mode = mode;
+        FlushAllCaches();
     }
 
     /// <summary>
@@ -52,7 +66,7 @@ public sealed partial class TranslationUnit
     public WalkTrace Trace(in DmaRequest request)
     {
         var trace = new WalkTrace(request);
-        trace.Result = _walker.Translate(request, RootTableAddress, Mode, TranslationEnabled, trace);
+        trace.Result = _uncachedWalker.Translate(request, RootTableAddress, Mode, TranslationEnabled, trace);
         return trace;
     }
 }

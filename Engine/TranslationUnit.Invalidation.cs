@@ -43,8 +43,37 @@ public sealed partial class TranslationUnit
 
     private void ApplyToCaches(in InvalidationRequest request, bool everything = false)
     {
-        // The uncached walker keeps nothing; the translation caches hook in here.
-        _ = request;
-        _ = everything;
+        if (everything)
+        {
+            _caches.InvalidateAll();
+            return;
+        }
+        var contexts = _caches.ContextStamps;
+        var pasids = _caches.PasidStamps;
+        switch (request.Kind)
+        {
+            // VT-d §6.5.2.1: scalable mode performs a domain-selective context invalidation as global.
+            case InvalidationKind.ContextCacheGlobal:
+            case InvalidationKind.ContextCacheDomain when Mode == RootTableMode.Scalable:
+                contexts.InvalidateAll();
+                break;
+            case InvalidationKind.ContextCacheDomain:
+                contexts.InvalidateDomain(request.DomainId);
+                break;
+            case InvalidationKind.ContextCacheDevice:
+                _caches.Contexts.InvalidateDevice(request.SourceId, request.FunctionMask, contexts.Tick());
+                break;
+            case InvalidationKind.PasidCacheGlobal:
+                pasids.InvalidateAll();
+                break;
+            case InvalidationKind.PasidCacheDomain:
+                pasids.InvalidateDomain(request.DomainId);
+                break;
+            case InvalidationKind.PasidCachePasid:
+                pasids.InvalidatePasid(request.DomainId, request.Pasid);
+                break;
+            default:
+                break;
+        }
     }
 }

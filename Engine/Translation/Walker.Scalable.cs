@@ -7,33 +7,8 @@ internal sealed partial class Walker
     /// <summary>Scalable-mode walk (VT-d §3.4.3): SM root, SM context, PASID directory, PASID table, then the PGTT.</summary>
     private TranslationResult TranslateScalable(ref WalkState state, in DmaRequest request, ulong rootTable)
     {
-        state.Reads++;
-        if (!ScalableModeRootEntry.TryRead(_memory, rootTable, request.Bus, out var root))
-        {
-            return Fault(ref state, FaultReason.SrtAccessError);
-        }
-        state.Trace?.Add("SM root entry", rootTable + ((ulong)request.Bus * ScalableModeRootEntry.Size), [root.Low, root.High],
-            $"LP={B(root.LowerPresent)} LCTP=0x{root.LowerContextTablePointer:x} UP={B(root.UpperPresent)} UCTP=0x{root.UpperContextTablePointer:x}");
-        if (!root.IsPresentFor(request.DevFn))
-        {
-            return Fault(ref state, FaultReason.SrtNotPresent);
-        }
-        if (root.HasReservedBits(_profile, request.DevFn))
-        {
-            return Fault(ref state, FaultReason.SrtReserved);
-        }
-
-        var contextTable = root.ContextTableFor(request.DevFn);
-        state.Reads++;
-        if (!ScalableModeContextEntry.TryRead(_memory, contextTable, request.DevFn, out var context))
-        {
-            return Fault(ref state, FaultReason.SctAccessError);
-        }
-        state.FaultProcessingDisabled |= context.FaultProcessingDisable;
-        state.Trace?.Add("SM context entry", contextTable + ((ulong)(request.DevFn & 0x7F) * ScalableModeContextEntry.Size),
-            [context.Q0, context.Q1, context.Q2, context.Q3],
-            $"P={B(context.Present)} FPD={B(context.FaultProcessingDisable)} DTE={B(context.DeviceTlbEnable)} PASIDE={B(context.PasidEnable)} PRE={B(context.PageRequestEnable)} PDTS={context.PasidDirectorySize} PASIDDIRPTR=0x{context.PasidDirectoryPointer:x} RID_PASID={context.RidPasid} RID_PRIV={B(context.RidPriv)}");
-        var contextFault = CheckScalableContext(context, request);
+        var stamp = _caches?.BeginFill() ?? default;
+        var contextFault = ResolveScalableContext(ref state, request, rootTable, stamp, out var context);
         if (contextFault != FaultReason.None)
         {
             return Fault(ref state, contextFault);
@@ -47,10 +22,10 @@ internal sealed partial class Walker
         bool privileged;
         if (request.HasPasid)
         {
-            var pasidFault = CheckRequestPasid(context, request.Pasid);
-            if (pasidFault != FaultReason.None)
+            var requestFault = CheckRequestPasid(context, request.Pasid);
+            if (requestFault != FaultReason.None)
             {
-                return Fault(ref state, pasidFault);
+                return Fault(ref state, requestFault);
             }
             pasid = request.Pasid;
             privileged = request.Privileged;
@@ -61,32 +36,11 @@ internal sealed partial class Walker
             privileged = _profile.RidPriv && context.RidPriv;
         }
 
-        state.Reads++;
-        if (!PasidDirectoryEntry.TryRead(_memory, context.PasidDirectoryPointer, pasid, out var directory))
+        var pasidFault = ResolvePasidEntry(ref state, request.SourceId, pasid, context, stamp, out var entry);
+        if (pasidFault != FaultReason.None)
         {
-            return Fault(ref state, FaultReason.SpdAccessError);
+            return Fault(ref state, pasidFault);
         }
-        state.FaultProcessingDisabled |= directory.FaultProcessingDisable;
-        state.Trace?.Add("PASID directory entry", PasidDirectoryEntry.AddressOf(context.PasidDirectoryPointer, pasid),
-            [directory.Value], $"P={B(directory.Present)} FPD={B(directory.FaultProcessingDisable)} SMPTBLPTR=0x{directory.PasidTablePointer:x}");
-        if (!directory.Present)
-        {
-            return Fault(ref state, FaultReason.SpdNotPresent);
-        }
-        if (directory.HasReservedBits(_profile))
-        {
-            return Fault(ref state, FaultReason.SpdReserved);
-        }
-
-        state.Reads++;
-        if (!PasidTableEntry.TryRead(_memory, directory.PasidTablePointer, pasid, out var entry))
-        {
-            return Fault(ref state, FaultReason.SptAccessError);
-        }
-        state.FaultProcessingDisabled |= entry.FaultProcessingDisable;
-        state.Trace?.Add("PASID table entry", PasidTableEntry.AddressOf(directory.PasidTablePointer, pasid),
-            [entry.Q0, entry.Q1, entry.Q2, entry.Q3, entry.Q4, entry.Q5, entry.Q6, entry.Q7],
-            $"P={B(entry.Present)} FPD={B(entry.FaultProcessingDisable)} PGTT={(int)entry.TranslationType} DID={entry.DomainId} AW={entry.AddressWidth} SSPTPTR=0x{entry.SecondStagePointer:x} FSPTPTR=0x{entry.FirstStagePointer:x} FSPM={(int)entry.FirstStagePagingMode} SRE={B(entry.SupervisorRequestEnable)} WPE={B(entry.WriteProtectEnable)} SSADE={B(entry.SecondStageAccessedDirtyEnable)} EAFE={B(entry.ExtendedAccessedFlagEnable)} PWSNP={B(entry.PageWalkSnoop)}");
         var entryFault = CheckPasidEntry(entry, privileged);
         if (entryFault != FaultReason.None)
         {
@@ -98,6 +52,103 @@ internal sealed partial class Walker
             PasidGranularTranslationType.SecondStage => TranslateSecondStageOnly(ref state, request, entry),
             _ => TranslateFirstStage(ref state, request, entry, privileged),
         };
+    }
+
+    /// <summary>SM root and context entries for the requester, from the context cache or the tables (SRT.x, SCT.1–SCT.5).</summary>
+    private FaultReason ResolveScalableContext(ref WalkState state, in DmaRequest request, ulong rootTable, FillStamps stamp,
+        out ScalableModeContextEntry context)
+    {
+        var cached = _caches?.Contexts.Lookup(request.SourceId);
+        if (cached is not null)
+        {
+            context = cached.Scalable;
+            state.FaultProcessingDisabled |= context.FaultProcessingDisable;
+            // Cached entries passed every structural check; only the request-dependent DTE rule remains.
+            return request.AddressType != AddressType.Untranslated && !context.DeviceTlbEnable
+                ? FaultReason.SctDeviceTlbDisabled
+                : FaultReason.None;
+        }
+
+        context = default;
+        state.Reads++;
+        if (!ScalableModeRootEntry.TryRead(_memory, rootTable, request.Bus, out var root))
+        {
+            return FaultReason.SrtAccessError;
+        }
+        state.Trace?.Add("SM root entry", rootTable + ((ulong)request.Bus * ScalableModeRootEntry.Size), [root.Low, root.High],
+            $"LP={B(root.LowerPresent)} LCTP=0x{root.LowerContextTablePointer:x} UP={B(root.UpperPresent)} UCTP=0x{root.UpperContextTablePointer:x}");
+        if (!root.IsPresentFor(request.DevFn))
+        {
+            return FaultReason.SrtNotPresent;
+        }
+        if (root.HasReservedBits(_profile, request.DevFn))
+        {
+            return FaultReason.SrtReserved;
+        }
+
+        var contextTable = root.ContextTableFor(request.DevFn);
+        state.Reads++;
+        if (!ScalableModeContextEntry.TryRead(_memory, contextTable, request.DevFn, out context))
+        {
+            return FaultReason.SctAccessError;
+        }
+        state.FaultProcessingDisabled |= context.FaultProcessingDisable;
+        state.Trace?.Add("SM context entry", contextTable + ((ulong)(request.DevFn & 0x7F) * ScalableModeContextEntry.Size),
+            [context.Q0, context.Q1, context.Q2, context.Q3],
+            $"P={B(context.Present)} FPD={B(context.FaultProcessingDisable)} DTE={B(context.DeviceTlbEnable)} PASIDE={B(context.PasidEnable)} PRE={B(context.PageRequestEnable)} PDTS={context.PasidDirectorySize} PASIDDIRPTR=0x{context.PasidDirectoryPointer:x} RID_PASID={context.RidPasid} RID_PRIV={B(context.RidPriv)}");
+        var fault = CheckScalableContext(context, request);
+        if (fault is FaultReason.None or FaultReason.SctDeviceTlbDisabled)
+        {
+            _caches?.Contexts.Fill(request.SourceId, new ContextCacheEntry(stamp.Context, context));
+        }
+        return fault;
+    }
+
+    /// <summary>The PASID-table entry for (source-id, PASID), from the PASID cache or the tables (SPD.x, SPT.1–SPT.3).</summary>
+    private FaultReason ResolvePasidEntry(ref WalkState state, ushort sourceId, uint pasid, in ScalableModeContextEntry context,
+        FillStamps stamp, out PasidTableEntry entry)
+    {
+        var cached = _caches?.Pasids.Lookup(sourceId, pasid);
+        if (cached is not null)
+        {
+            entry = cached.Value;
+            state.FaultProcessingDisabled |= cached.FaultProcessingDisabled;
+            return FaultReason.None;
+        }
+
+        entry = default;
+        state.Reads++;
+        if (!PasidDirectoryEntry.TryRead(_memory, context.PasidDirectoryPointer, pasid, out var directory))
+        {
+            return FaultReason.SpdAccessError;
+        }
+        state.FaultProcessingDisabled |= directory.FaultProcessingDisable;
+        state.Trace?.Add("PASID directory entry", PasidDirectoryEntry.AddressOf(context.PasidDirectoryPointer, pasid),
+            [directory.Value], $"P={B(directory.Present)} FPD={B(directory.FaultProcessingDisable)} SMPTBLPTR=0x{directory.PasidTablePointer:x}");
+        if (!directory.Present)
+        {
+            return FaultReason.SpdNotPresent;
+        }
+        if (directory.HasReservedBits(_profile))
+        {
+            return FaultReason.SpdReserved;
+        }
+
+        state.Reads++;
+        if (!PasidTableEntry.TryRead(_memory, directory.PasidTablePointer, pasid, out entry))
+        {
+            return FaultReason.SptAccessError;
+        }
+        state.FaultProcessingDisabled |= entry.FaultProcessingDisable;
+        state.Trace?.Add("PASID table entry", PasidTableEntry.AddressOf(directory.PasidTablePointer, pasid),
+            [entry.Q0, entry.Q1, entry.Q2, entry.Q3, entry.Q4, entry.Q5, entry.Q6, entry.Q7],
+            $"P={B(entry.Present)} FPD={B(entry.FaultProcessingDisable)} PGTT={(int)entry.TranslationType} DID={entry.DomainId} AW={entry.AddressWidth} SSPTPTR=0x{entry.SecondStagePointer:x} FSPTPTR=0x{entry.FirstStagePointer:x} FSPM={(int)entry.FirstStagePagingMode} SRE={B(entry.SupervisorRequestEnable)} WPE={B(entry.WriteProtectEnable)} SSADE={B(entry.SecondStageAccessedDirtyEnable)} EAFE={B(entry.ExtendedAccessedFlagEnable)} PWSNP={B(entry.PageWalkSnoop)}");
+        if (entry.Present && !entry.HasReservedBits(_profile))
+        {
+            _caches?.Pasids.Fill(new PasidCacheEntry(stamp.Pasid, sourceId, pasid, entry,
+                directory.FaultProcessingDisable || entry.FaultProcessingDisable));
+        }
+        return FaultReason.None;
     }
 
     /// <summary>SM context-entry checks in the spec's order (VT-d §9.4, fault conditions SCT.2–SCT.5).</summary>

@@ -20,10 +20,14 @@ internal sealed partial class Walker
     private readonly IPhysicalMemory _memory;
     private readonly CapabilityProfile _profile;
 
-    public Walker(IPhysicalMemory memory, CapabilityProfile profile)
+    private readonly TranslationCaches? _caches;
+
+    /// <summary>A walker over <paramref name="memory"/>; with <paramref name="caches"/> null it reads every structure.</summary>
+    public Walker(IPhysicalMemory memory, CapabilityProfile profile, TranslationCaches? caches)
     {
         _memory = memory;
         _profile = profile;
+        _caches = caches;
     }
 
     /// <summary>Per-walk bookkeeping: what it cost and which FPD bits it has seen.</summary>
@@ -92,54 +96,13 @@ internal sealed partial class Walker
 
     private TranslationResult TranslateLegacy(ref WalkState state, in DmaRequest request, ulong rootTable)
     {
-        state.Reads++;
-        if (!RootEntry.TryRead(_memory, rootTable, request.Bus, out var root))
+        var stamp = _caches?.BeginFill() ?? default;
+        var contextFault = ResolveLegacyContext(ref state, request, rootTable, stamp, out var context);
+        if (contextFault != FaultReason.None)
         {
-            return Fault(ref state, FaultReason.LrtAccessError);
-        }
-        state.Trace?.Add("root entry", rootTable + ((ulong)request.Bus * RootEntry.Size), [root.Low, root.High],
-            $"P={B(root.Present)} CTP=0x{root.ContextTablePointer:x}");
-        if (!root.Present)
-        {
-            return Fault(ref state, FaultReason.LrtRootNotPresent);
-        }
-        if (root.HasReservedBits(_profile))
-        {
-            return Fault(ref state, FaultReason.LrtReserved);
-        }
-
-        state.Reads++;
-        if (!ContextEntry.TryRead(_memory, root.ContextTablePointer, request.DevFn, out var context))
-        {
-            return Fault(ref state, FaultReason.LctAccessError);
-        }
-        state.FaultProcessingDisabled |= context.FaultProcessingDisable;
-        state.Trace?.Add("context entry", root.ContextTablePointer + ((ulong)request.DevFn * ContextEntry.Size),
-            [context.Low, context.High],
-            $"P={B(context.Present)} FPD={B(context.FaultProcessingDisable)} TT={(int)context.TranslationType} AW={context.AddressWidth} DID={context.DomainId} SSPTPTR=0x{context.SecondStagePointer:x}");
-        if (!context.Present)
-        {
-            return Fault(ref state, FaultReason.LctContextNotPresent);
-        }
-        if (context.HasReservedBits(_profile))
-        {
-            return Fault(ref state, FaultReason.LctReserved);
+            return Fault(ref state, contextFault);
         }
         var type = context.TranslationType;
-        var typeSupported = type switch
-        {
-            TranslationType.Untranslated => true,
-            TranslationType.UntranslatedWithDeviceTlb => _profile.DeviceTlb,
-            TranslationType.PassThrough => _profile.PassThrough,
-            _ => false,
-        };
-        var widthValid = type == TranslationType.PassThrough
-            ? context.AddressWidth == _profile.LargestAddressWidth
-            : _profile.SupportsAddressWidth(context.AddressWidth);
-        if (!typeSupported || !widthValid)
-        {
-            return Fault(ref state, FaultReason.LctInvalidProgramming);
-        }
         if (request.AddressType != AddressType.Untranslated && type != TranslationType.UntranslatedWithDeviceTlb)
         {
             return Fault(ref state, FaultReason.LctTranslationBlocked);
@@ -175,6 +138,71 @@ internal sealed partial class Walker
             return Denied(ref state, request, denial);
         }
         return Output(ref state, walk.Output, walk.Size, walk.Rights, context.DomainId, FaultReason.LgnInterruptRange);
+    }
+
+    /// <summary>Root and context entries for the requester, from the context cache or the tables (LRT.x, LCT.1–LCT.4).</summary>
+    private FaultReason ResolveLegacyContext(ref WalkState state, in DmaRequest request, ulong rootTable, FillStamps stamp,
+        out ContextEntry context)
+    {
+        var cached = _caches?.Contexts.Lookup(request.SourceId);
+        if (cached is not null)
+        {
+            context = cached.Legacy;
+            state.FaultProcessingDisabled |= context.FaultProcessingDisable;
+            return FaultReason.None;
+        }
+
+        context = default;
+        state.Reads++;
+        if (!RootEntry.TryRead(_memory, rootTable, request.Bus, out var root))
+        {
+            return FaultReason.LrtAccessError;
+        }
+        state.Trace?.Add("root entry", rootTable + ((ulong)request.Bus * RootEntry.Size), [root.Low, root.High],
+            $"P={B(root.Present)} CTP=0x{root.ContextTablePointer:x}");
+        if (!root.Present)
+        {
+            return FaultReason.LrtRootNotPresent;
+        }
+        if (root.HasReservedBits(_profile))
+        {
+            return FaultReason.LrtReserved;
+        }
+
+        state.Reads++;
+        if (!ContextEntry.TryRead(_memory, root.ContextTablePointer, request.DevFn, out context))
+        {
+            return FaultReason.LctAccessError;
+        }
+        state.FaultProcessingDisabled |= context.FaultProcessingDisable;
+        state.Trace?.Add("context entry", root.ContextTablePointer + ((ulong)request.DevFn * ContextEntry.Size),
+            [context.Low, context.High],
+            $"P={B(context.Present)} FPD={B(context.FaultProcessingDisable)} TT={(int)context.TranslationType} AW={context.AddressWidth} DID={context.DomainId} SSPTPTR=0x{context.SecondStagePointer:x}");
+        if (!context.Present)
+        {
+            return FaultReason.LctContextNotPresent;
+        }
+        if (context.HasReservedBits(_profile))
+        {
+            return FaultReason.LctReserved;
+        }
+        var type = context.TranslationType;
+        var typeSupported = type switch
+        {
+            TranslationType.Untranslated => true,
+            TranslationType.UntranslatedWithDeviceTlb => _profile.DeviceTlb,
+            TranslationType.PassThrough => _profile.PassThrough,
+            _ => false,
+        };
+        var widthValid = type == TranslationType.PassThrough
+            ? context.AddressWidth == _profile.LargestAddressWidth
+            : _profile.SupportsAddressWidth(context.AddressWidth);
+        if (!typeSupported || !widthValid)
+        {
+            return FaultReason.LctInvalidProgramming;
+        }
+        _caches?.Contexts.Fill(request.SourceId, new ContextCacheEntry(stamp.Context, context));
+        return FaultReason.None;
     }
 
     /// <summary>Second-stage access rule (VT-d §3.7.1): reads need R, writes W, atomics both (R checked first).</summary>
