@@ -21,4 +21,10 @@ public enum CachedRights : byte
 
     /// <summary>The PASID entry had WPE=1: supervisor writes honour the R/W bit.</summary>
     WriteProtect = 16,
+
+    /// <summary>The PASID entry had SRE=1: supervisor (PR=1) requests may use the translation.</summary>
+    Supervisor = 32,
+
+    /// <summary>Requests without PASID on this entry are supervisor requests (the context entry's RID_PRIV).</summary>
+    PrivilegedWithoutPasid = 64,
 }

@@ -55,5 +55,5 @@ internal struct EntryPayload
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static IotlbEntry Unpack(ulong frame, ulong ids) =>
-        new(frame & IotlbEntry.FrameMask, SizeOf(frame), (CachedRights)((frame >> 5) & 0x1F), DomainOf(ids), TypeOf(frame));
+        new(frame & IotlbEntry.FrameMask, SizeOf(frame), (CachedRights)((frame >> 5) & 0x7F), DomainOf(ids), TypeOf(frame));
 }
