@@ -439,6 +439,60 @@ public class ReferenceWalkerTests
         AssertFault(walker.Translate(Untranslated(0x7000_0000_0000)), FaultReason.SssNotPresent);
     }
 
+    [Fact]
+    public void GeneratedImagesWalkWithoutExceptionsAndMostHitsTranslate()
+    {
+        int hits = 0, successes = 0, mutatedFaults = 0, mutatedRequests = 0;
+        for (var seed = 0; seed < 300; seed++)
+        {
+            foreach (var mutate in new[] { false, true })
+            {
+                var (image, requests) = DifferentialWalkTests.Build(seed, mutate);
+                var hitSet = image.Hits.Select(h => (h.SourceId, h.Address, h.Pasid)).ToHashSet();
+                var walker = image.CreateReference(image.Memory);
+                foreach (var request in requests)
+                {
+                    var result = walker.Translate(request);
+                    if (mutate)
+                    {
+                        mutatedRequests++;
+                        mutatedFaults += result.Status == TranslationStatus.Fault ? 1 : 0;
+                    }
+                    else if (image.Mode is RootTableMode.Legacy or RootTableMode.Scalable
+                        && request.AddressType == AddressType.Untranslated && hitSet.Contains((request.SourceId, request.Address, request.Pasid)))
+                    {
+                        hits++;
+                        successes += result.Status == TranslationStatus.Success ? 1 : 0;
+                    }
+                }
+            }
+        }
+
+        // The generator must mostly produce translations that work, or the differential test only compares faults.
+        Assert.True(successes * 3 > hits, $"{successes} of {hits} hits translated");
+        Assert.True(mutatedFaults > 0 && mutatedFaults < mutatedRequests, $"{mutatedFaults} of {mutatedRequests} faulted");
+    }
+
+    [Fact]
+    public void ReferenceIsDeterministicOnClonedImages()
+    {
+        for (var seed = 0; seed < 100; seed++)
+        {
+            var (image, requests) = DifferentialWalkTests.Build(seed, mutate: seed % 2 == 1);
+            var copy = image.Memory.Clone();
+            var first = image.CreateReference(image.Memory);
+            var second = image.CreateReference(copy);
+            foreach (var request in requests)
+            {
+                Assert.Equal(first.Translate(request), second.Translate(request));
+            }
+            foreach (var frame in image.Builder.Frames)
+            {
+                Assert.True(image.Memory.GetFrame(frame >> 12).SequenceEqual(copy.GetFrame(frame >> 12)));
+            }
+        }
+    }
+
     private static ulong LeafSlot(TableBuilder b, ulong root, int levels, ulong address, PageSize size)
     {
         var table = root;
