@@ -13,7 +13,14 @@ public sealed partial class TranslationUnit
     {
         Memory = memory ?? throw new ArgumentNullException(nameof(memory));
         Profile = (profile ?? CapabilityProfile.Default).Validate();
+        _caches = new TranslationCaches();
+        _walker = new Walker(memory, Profile, _caches);
+        _uncachedWalker = new Walker(memory, Profile, caches: null);
     }
+
+    private readonly TranslationCaches _caches;
+    private readonly Walker _walker;
+    private readonly Walker _uncachedWalker;
 
     /// <summary>The memory holding the remapping structures and page tables.</summary>
     public IPhysicalMemory Memory { get; }

@@ -1,0 +1,37 @@
+namespace VtdEngine;
+
+/// <summary>
+/// The unit's translation caches that sit in front of the walker: context cache and PASID cache, sharing one set of
+/// each with its own invalidation stamps so that invalidating one never empties the other (VT-d §6.1–6.2).
+/// </summary>
+internal sealed class TranslationCaches
+{
+    public TranslationCaches()
+    {
+        ContextStamps = new InvalidationStamps();
+        PasidStamps = new InvalidationStamps();
+        Contexts = new ContextCache(ContextStamps);
+        Pasids = new PasidCache(PasidStamps);
+    }
+
+    public InvalidationStamps ContextStamps { get; }
+
+    public InvalidationStamps PasidStamps { get; }
+
+    public ContextCache Contexts { get; }
+
+    public PasidCache Pasids { get; }
+
+    /// <summary>Fill stamps for a miss, taken before any table is read.</summary>
+    public FillStamps BeginFill() => new(ContextStamps.BeginFill(), PasidStamps.BeginFill());
+
+    /// <summary>Drops everything every cache holds.</summary>
+    public void InvalidateAll()
+    {
+        ContextStamps.InvalidateAll();
+        PasidStamps.InvalidateAll();
+    }
+}
+
+/// <summary>The stamps one miss fills its cache entries with.</summary>
+internal readonly record struct FillStamps(long Context, long Pasid);

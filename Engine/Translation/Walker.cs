@@ -1,0 +1,223 @@
+using System.Runtime.CompilerServices;
+using VtdEngine.Tables;
+
+namespace VtdEngine;
+
+/// <summary>
+/// The VT-d translation walk without caches (VT-d §3.4–3.10, §6.2.3): root, context, PASID directory and PASID table
+/// entries, then first-stage, second-stage, nested or pass-through translation. Every outcome is a value; nothing a
+/// device or a table image can do makes it throw, loop without bound or allocate (unless tracing).
+/// </summary>
+/// <remarks>
+/// Walks are bounded by construction: each stage visits at most five levels and a nested walk at most 5 × 6 entries,
+/// so page tables that point at themselves cost a bounded number of reads and end in a fault or a translation.
+/// </remarks>
+internal sealed partial class Walker
+{
+    internal const ulong InterruptRangeBase = 0xFEE0_0000;
+    internal const ulong InterruptRangeEnd = 0xFEF0_0000;
+
+    private readonly IPhysicalMemory _memory;
+    private readonly CapabilityProfile _profile;
+
+    private readonly TranslationCaches? _caches;
+
+    /// <summary>A walker over <paramref name="memory"/>; with <paramref name="caches"/> null it reads every structure.</summary>
+    public Walker(IPhysicalMemory memory, CapabilityProfile profile, TranslationCaches? caches)
+    {
+        _memory = memory;
+        _profile = profile;
+        _caches = caches;
+    }
+
+    /// <summary>Per-walk bookkeeping: what it cost and which FPD bits it has seen.</summary>
+    private ref struct WalkState
+    {
+        public int Reads;
+        public int Writes;
+        public bool FaultProcessingDisabled;
+        public WalkTrace? Trace;
+    }
+
+    public TranslationResult Translate(in DmaRequest request, ulong rootTable, RootTableMode mode, bool enabled, WalkTrace? trace)
+    {
+        var state = new WalkState { Trace = trace };
+        // VT-d §3.14: an untranslated request without PASID to 0xFEEx_xxxx is an interrupt message, not DMA.
+        if (!request.HasPasid && request.AddressType == AddressType.Untranslated && InInterruptRange(request.Address))
+        {
+            return new TranslationResult(request.Address, TranslationStatus.Interrupt, FaultReason.None, PageSize.Size4K,
+                AccessRights.None, false, 0, 0, 0);
+        }
+        if (!enabled)
+        {
+            return Success(ref state, request.Address, PageSize.Size4K, AccessRights.Read | AccessRights.Write | AccessRights.User, 0);
+        }
+        return mode switch
+        {
+            RootTableMode.Legacy when request.HasPasid => Fault(ref state, FaultReason.RtaPasidInLegacyMode),
+            RootTableMode.Legacy => TranslateLegacy(ref state, request, rootTable),
+            RootTableMode.Scalable when _profile.ScalableMode => TranslateScalable(ref state, request, rootTable),
+            RootTableMode.AbortDma when _profile.AbortDmaMode => Fault(ref state, FaultReason.RtaAbortDma),
+            _ => Fault(ref state, FaultReason.RtaInvalidRootTableAddress),
+        };
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static bool InInterruptRange(ulong address) => address - InterruptRangeBase < InterruptRangeEnd - InterruptRangeBase;
+
+    private static TranslationResult Fault(ref WalkState state, FaultReason reason) =>
+        new(0, TranslationStatus.Fault, reason, PageSize.Size4K, AccessRights.None,
+            state.FaultProcessingDisabled && reason.IsQualified(), 0, Saturate(state.Reads), Saturate(state.Writes));
+
+    private static TranslationResult Success(ref WalkState state, ulong address, PageSize size, AccessRights rights, ushort domainId) =>
+        new(address, TranslationStatus.Success, FaultReason.None, size, rights, false, domainId,
+            Saturate(state.Reads), Saturate(state.Writes));
+
+    /// <summary>
+    /// A permission denial: a fault for DMA, but for an ATS translation request a successful completion that grants
+    /// nothing (VT-d §4.2.3: the device learns R=W=0 instead of the unit recording a fault).
+    /// </summary>
+    private static TranslationResult Denied(ref WalkState state, in DmaRequest request, FaultReason reason) =>
+        request.AddressType == AddressType.TranslationRequest
+            ? Success(ref state, 0, PageSize.Size4K, AccessRights.None, 0)
+            : Fault(ref state, reason);
+
+    /// <summary>Output checks common to every successful translation: the interrupt window (VT-d §3.15).</summary>
+    private static TranslationResult Output(ref WalkState state, ulong address, PageSize size, AccessRights rights,
+        ushort domainId, FaultReason interruptFault) =>
+        InInterruptRange(address) ? Fault(ref state, interruptFault) : Success(ref state, address, size, rights, domainId);
+
+    private static byte Saturate(int count) => (byte)Math.Min(count, byte.MaxValue);
+
+    private static bool NeedsWrite(AccessKind access) => access != AccessKind.Read;
+
+    /// <summary>Whether <paramref name="address"/> fits in <paramref name="bits"/> bits.</summary>
+    private static bool Fits(ulong address, int bits) => bits >= 64 || address >> bits == 0;
+
+    private TranslationResult TranslateLegacy(ref WalkState state, in DmaRequest request, ulong rootTable)
+    {
+        var stamp = _caches?.BeginFill() ?? default;
+        var contextFault = ResolveLegacyContext(ref state, request, rootTable, stamp, out var context);
+        if (contextFault != FaultReason.None)
+        {
+            return Fault(ref state, contextFault);
+        }
+        var type = context.TranslationType;
+        if (request.AddressType != AddressType.Untranslated && type != TranslationType.UntranslatedWithDeviceTlb)
+        {
+            return Fault(ref state, FaultReason.LctTranslationBlocked);
+        }
+        if (request.AddressType == AddressType.Translated)
+        {
+            return Success(ref state, request.Address, PageSize.Size4K, AccessRights.Read | AccessRights.Write, 0);
+        }
+        if (type == TranslationType.PassThrough)
+        {
+            return Fits(request.Address, _profile.HostAddressWidth)
+                ? Output(ref state, request.Address, PageSize.Size4K, AccessRights.Read | AccessRights.Write | AccessRights.User,
+                    context.DomainId, FaultReason.LgnInterruptRange)
+                : Fault(ref state, FaultReason.LgnAddressBeyondLimit);
+        }
+
+        var aw = context.AddressWidth;
+        if (!Fits(request.Address, Math.Min(_profile.MaxGuestAddressWidth, PageTableGeometry.BitsForAddressWidth(aw))))
+        {
+            return Fault(ref state, FaultReason.LgnAddressBeyondLimit);
+        }
+        var walk = WalkSecondStage(ref state, context.SecondStagePointer, aw, accessedDirty: false, snoop: true,
+            request.Address, request.Access, scalable: false);
+        if (walk.Fault != FaultReason.None)
+        {
+            return walk.Fault is FaultReason.LgnNoRead or FaultReason.LgnNoWrite
+                ? Denied(ref state, request, walk.Fault)
+                : Fault(ref state, walk.Fault);
+        }
+        var denial = SecondStagePermission(walk.Rights, request.Access, FaultReason.LgnNoRead, FaultReason.LgnNoWrite);
+        if (denial != FaultReason.None)
+        {
+            return Denied(ref state, request, denial);
+        }
+        return Output(ref state, walk.Output, walk.Size, walk.Rights, context.DomainId, FaultReason.LgnInterruptRange);
+    }
+
+    /// <summary>Root and context entries for the requester, from the context cache or the tables (LRT.x, LCT.1–LCT.4).</summary>
+    private FaultReason ResolveLegacyContext(ref WalkState state, in DmaRequest request, ulong rootTable, FillStamps stamp,
+        out ContextEntry context)
+    {
+        var cached = _caches?.Contexts.Lookup(request.SourceId);
+        if (cached is not null)
+        {
+            context = cached.Legacy;
+            state.FaultProcessingDisabled |= context.FaultProcessingDisable;
+            return FaultReason.None;
+        }
+
+        context = default;
+        state.Reads++;
+        if (!RootEntry.TryRead(_memory, rootTable, request.Bus, out var root))
+        {
+            return FaultReason.LrtAccessError;
+        }
+        state.Trace?.Add("root entry", rootTable + ((ulong)request.Bus * RootEntry.Size), [root.Low, root.High],
+            $"P={B(root.Present)} CTP=0x{root.ContextTablePointer:x}");
+        if (!root.Present)
+        {
+            return FaultReason.LrtRootNotPresent;
+        }
+        if (root.HasReservedBits(_profile))
+        {
+            return FaultReason.LrtReserved;
+        }
+
+        state.Reads++;
+        if (!ContextEntry.TryRead(_memory, root.ContextTablePointer, request.DevFn, out context))
+        {
+            return FaultReason.LctAccessError;
+        }
+        state.FaultProcessingDisabled |= context.FaultProcessingDisable;
+        state.Trace?.Add("context entry", root.ContextTablePointer + ((ulong)request.DevFn * ContextEntry.Size),
+            [context.Low, context.High],
+            $"P={B(context.Present)} FPD={B(context.FaultProcessingDisable)} TT={(int)context.TranslationType} AW={context.AddressWidth} DID={context.DomainId} SSPTPTR=0x{context.SecondStagePointer:x}");
+        if (!context.Present)
+        {
+            return FaultReason.LctContextNotPresent;
+        }
+        if (context.HasReservedBits(_profile))
+        {
+            return FaultReason.LctReserved;
+        }
+        var type = context.TranslationType;
+        var typeSupported = type switch
+        {
+            TranslationType.Untranslated => true,
+            TranslationType.UntranslatedWithDeviceTlb => _profile.DeviceTlb,
+            TranslationType.PassThrough => _profile.PassThrough,
+            _ => false,
+        };
+        var widthValid = type == TranslationType.PassThrough
+            ? context.AddressWidth == _profile.LargestAddressWidth
+            : _profile.SupportsAddressWidth(context.AddressWidth);
+        if (!typeSupported || !widthValid)
+        {
+            return FaultReason.LctInvalidProgramming;
+        }
+        _caches?.Contexts.Fill(request.SourceId, new ContextCacheEntry(stamp.Context, context));
+        return FaultReason.None;
+    }
+
+    /// <summary>Second-stage access rule (VT-d §3.7.1): reads need R, writes W, atomics both (R checked first).</summary>
+    private static FaultReason SecondStagePermission(AccessRights rights, AccessKind access, FaultReason noRead, FaultReason noWrite)
+    {
+        if (access != AccessKind.Write && (rights & AccessRights.Read) == 0)
+        {
+            return noRead;
+        }
+        if (access != AccessKind.Read && (rights & AccessRights.Write) == 0)
+        {
+            return noWrite;
+        }
+        return FaultReason.None;
+    }
+
+    private static string B(bool value) => value ? "1" : "0";
+}

@@ -1,0 +1,79 @@
+namespace VtdEngine;
+
+public sealed partial class TranslationUnit
+{
+    /// <summary>Raised after every executed invalidation, in execution order (for observers such as the ownership
+    /// model's tests, statistics and simulators). Handlers run on the invalidating thread.</summary>
+    public event Action<InvalidationRequest>? Invalidated;
+
+    /// <summary>
+    /// The device side of device-TLB invalidations (VT-d §6.5.2.5): receives dev_tlb and p_dev_tlb requests so an
+    /// embedder's ATS device model can drop its cached translations.
+    /// </summary>
+    public Action<InvalidationRequest>? DeviceTlbInvalidationHandler { get; set; }
+
+    /// <summary>
+    /// Performs an invalidation with the spec's semantics. Returns only after every cached translation in scope is
+    /// gone: no translation that starts after this call returns can use them.
+    /// </summary>
+    /// <exception cref="ArgumentException">The request is malformed for this unit (see <see cref="InvalidationRequest.Validate"/>).</exception>
+    public void Invalidate(in InvalidationRequest request)
+    {
+        var error = request.Validate(Profile, Mode == RootTableMode.Scalable);
+        if (error is not null)
+        {
+            throw new ArgumentException(error, nameof(request));
+        }
+        Execute(request);
+    }
+
+    /// <summary>Executes a request already validated (the queued-invalidation path validates with its own error codes).</summary>
+    internal void Execute(in InvalidationRequest request)
+    {
+        ApplyToCaches(request);
+        if (request.Kind is InvalidationKind.DeviceTlb or InvalidationKind.PasidDeviceTlb)
+        {
+            DeviceTlbInvalidationHandler?.Invoke(request);
+        }
+        Invalidated?.Invoke(request);
+    }
+
+    /// <summary>Drops every cached translation and structure (SRTP with ESRTPS, TE changes).</summary>
+    public void FlushAllCaches() => ApplyToCaches(InvalidationRequest.IotlbGlobal(), everything: true);
+
+    private void ApplyToCaches(in InvalidationRequest request, bool everything = false)
+    {
+        if (everything)
+        {
+            _caches.InvalidateAll();
+            return;
+        }
+        var contexts = _caches.ContextStamps;
+        var pasids = _caches.PasidStamps;
+        switch (request.Kind)
+        {
+            // VT-d §6.5.2.1: scalable mode performs a domain-selective context invalidation as global.
+            case InvalidationKind.ContextCacheGlobal:
+            case InvalidationKind.ContextCacheDomain when Mode == RootTableMode.Scalable:
+                contexts.InvalidateAll();
+                break;
+            case InvalidationKind.ContextCacheDomain:
+                contexts.InvalidateDomain(request.DomainId);
+                break;
+            case InvalidationKind.ContextCacheDevice:
+                _caches.Contexts.InvalidateDevice(request.SourceId, request.FunctionMask, contexts.Tick());
+                break;
+            case InvalidationKind.PasidCacheGlobal:
+                pasids.InvalidateAll();
+                break;
+            case InvalidationKind.PasidCacheDomain:
+                pasids.InvalidateDomain(request.DomainId);
+                break;
+            case InvalidationKind.PasidCachePasid:
+                pasids.InvalidatePasid(request.DomainId, request.Pasid);
+                break;
+            default:
+                break;
+        }
+    }
+}
