@@ -587,6 +587,12 @@ public sealed class ReferenceWalker
         ulong entryAddress, ulong expected, ulong bits, out bool swapped)
     {
         swapped = false;
+
+        // Order between SFS.9 and SFS.8 is not fixed by the spec facts; the engine checks the snoop rule first.
+        if (!_profile.ScalableModePageWalkCoherency || !entry.Pwsnp)
+        {
+            return FaultReason.SfsFlagUpdateNoSnoop;
+        }
         if (nested)
         {
             if (!tableSsWritable)
@@ -608,10 +614,6 @@ public sealed class ReferenceWalker
                     return dirty;
                 }
             }
-        }
-        if (!_profile.ScalableModePageWalkCoherency || !entry.Pwsnp)
-        {
-            return FaultReason.SfsFlagUpdateNoSnoop;
         }
         swapped = CompareExchange(entryAddress, expected | bits, expected);
         return FaultReason.None;
