@@ -1,3 +1,6 @@
+using System.Runtime.CompilerServices;
+using VtdEngine.Iotlb;
+
 namespace VtdEngine;
 
 public sealed partial class TranslationUnit
@@ -39,7 +42,56 @@ public sealed partial class TranslationUnit
     public Action<DmaRequest, TranslationResult>? FaultObserver { get; set; }
 
     /// <summary>Translates one request: the host physical address or the fault the hardware would record.</summary>
+    /// <remarks>
+    /// An IOTLB hit takes no lock and allocates nothing. A hit is used only when the cached rights settle the access
+    /// without a table write (no A/D update due, privilege allowed); anything else walks, so the walk alone decides
+    /// every fault.
+    /// </remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TranslationResult Translate(in DmaRequest request)
+    {
+        if (request.AddressType == AddressType.Untranslated
+            && _caches.Iotlb.TryLookup(request.SourceId, request.Pasid, request.Address, out var entry)
+            && Permits(entry, request))
+        {
+            return new TranslationResult(entry.Translate(request.Address), TranslationStatus.Success, FaultReason.None,
+                entry.Size, (AccessRights)(entry.Rights & (CachedRights.Read | CachedRights.Write | CachedRights.User)),
+                false, entry.DomainId, 0, 0);
+        }
+        return TranslateMiss(request);
+    }
+
+    /// <summary>Whether a cached translation grants <paramref name="request"/> as the walk would (VT-d §3.6.1, §3.7.1).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool Permits(in IotlbEntry entry, in DmaRequest request)
+    {
+        var rights = entry.Rights;
+        var privileged = request.HasPasid ? request.Privileged : (rights & CachedRights.PrivilegedWithoutPasid) != 0;
+        if (privileged && (rights & CachedRights.Supervisor) == 0)
+        {
+            return false;
+        }
+        var firstStage = entry.Type is CachedTranslationType.FirstStage or CachedTranslationType.Nested;
+        if ((firstStage && !privileged && (rights & CachedRights.User) == 0)
+            || (request.Access != AccessKind.Write && (rights & CachedRights.Read) == 0))
+        {
+            return false;
+        }
+        if (request.Access == AccessKind.Read)
+        {
+            return true;
+        }
+        if ((rights & CachedRights.Dirty) == 0)
+        {
+            return false;
+        }
+        // A supervisor may write a read-only first-stage page unless WPE is set; nested output also needs SS write.
+        return (rights & CachedRights.Write) != 0
+            || (entry.Type == CachedTranslationType.FirstStage && privileged && (rights & CachedRights.WriteProtect) == 0);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private TranslationResult TranslateMiss(in DmaRequest request)
     {
         var result = _walker.Translate(request, RootTableAddress, Mode, TranslationEnabled, trace: null);
         if (result.Status == TranslationStatus.Fault)

@@ -72,6 +72,21 @@ public sealed partial class TranslationUnit
             case InvalidationKind.PasidCachePasid:
                 pasids.InvalidatePasid(request.DomainId, request.Pasid);
                 break;
+            case InvalidationKind.IotlbGlobal:
+                _caches.Iotlb.InvalidateAll();
+                break;
+            case InvalidationKind.IotlbDomain:
+                _caches.Iotlb.InvalidateDomain(request.DomainId);
+                break;
+            case InvalidationKind.IotlbPage:
+                _caches.Iotlb.InvalidatePagesInDomain(request.DomainId, request.Address, request.AddressMask);
+                break;
+            case InvalidationKind.PasidIotlbPasid:
+                _caches.Iotlb.InvalidatePasid(request.DomainId, request.Pasid);
+                break;
+            case InvalidationKind.PasidIotlbPage:
+                _caches.Iotlb.InvalidatePagesInPasid(request.DomainId, request.Pasid, request.Address, request.AddressMask);
+                break;
             default:
                 break;
         }

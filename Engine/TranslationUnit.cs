@@ -9,11 +9,12 @@ namespace VtdEngine;
 public sealed partial class TranslationUnit
 {
     /// <summary>Creates a unit with translation disabled and no root table.</summary>
-    public TranslationUnit(IPhysicalMemory memory, CapabilityProfile? profile = null)
+    public TranslationUnit(IPhysicalMemory memory, CapabilityProfile? profile = null, TranslationUnitOptions? options = null)
     {
         Memory = memory ?? throw new ArgumentNullException(nameof(memory));
         Profile = (profile ?? CapabilityProfile.Default).Validate();
-        _caches = new TranslationCaches();
+        Options = options ?? TranslationUnitOptions.Default;
+        _caches = new TranslationCaches(Options.IotlbEntries);
         _walker = new Walker(memory, Profile, _caches);
         _uncachedWalker = new Walker(memory, Profile, caches: null);
     }
@@ -27,4 +28,7 @@ public sealed partial class TranslationUnit
 
     /// <summary>What this unit supports.</summary>
     public CapabilityProfile Profile { get; }
+
+    /// <summary>Implementation choices (IOTLB size).</summary>
+    public TranslationUnitOptions Options { get; }
 }
