@@ -31,6 +31,7 @@ public sealed partial class TranslationUnit
     internal void Execute(in InvalidationRequest request)
     {
         ApplyToCaches(request);
+        _counters.Current.Invalidations++;
         if (request.Kind is InvalidationKind.DeviceTlb or InvalidationKind.PasidDeviceTlb)
         {
             DeviceTlbInvalidationHandler?.Invoke(request);

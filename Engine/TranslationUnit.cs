@@ -20,6 +20,7 @@ public sealed partial class TranslationUnit
     }
 
     private readonly TranslationCaches _caches;
+    private readonly EngineCounters _counters = new();
     private readonly Walker _walker;
     private readonly Walker _uncachedWalker;
 

@@ -29,8 +29,11 @@ public sealed partial class IoTlb
         return 0;
     }
 
-    private void EndInvalidation(int footprint)
+    /// <summary>Ends an invalidation whose scope slots were raised to <paramref name="stamp"/>.</summary>
+    /// <remarks>Latest is raised after the scope slots, so a reader that sees the new Latest also sees the slots.</remarks>
+    private void EndInvalidation(int footprint, uint stamp)
     {
+        RaiseTo(ref _clock.Latest, stamp);
         _lastFootprint = footprint;
         ExitGate();
     }
@@ -67,6 +70,7 @@ public sealed partial class IoTlb
             Array.Clear(_domains);
             Array.Clear(_pasids);
             Volatile.Write(ref _clock.Global, 0);
+            Volatile.Write(ref _clock.Latest, 0);
             _lastFootprint = _meta.Length;
             OpenGate();
         }

@@ -19,7 +19,7 @@ public sealed partial class IoTlb
         if (stamp != 0)
         {
             RaiseTo(ref _clock.Global, stamp);
-            EndInvalidation(footprint: 1);
+            EndInvalidation(footprint: 1, stamp);
         }
 
         Stripe().GlobalInvalidations++;
@@ -33,7 +33,7 @@ public sealed partial class IoTlb
         if (stamp != 0)
         {
             RaiseTo(ref _domains[domainId].All, stamp);
-            EndInvalidation(footprint: 1);
+            EndInvalidation(footprint: 1, stamp);
         }
 
         Stripe().DomainInvalidations++;
@@ -69,7 +69,7 @@ public sealed partial class IoTlb
             RaiseTo(ref domain.FirstStage, stamp);
             RaiseTo(ref domain.LargeSecondStage, stamp);
             int sets = ClearRange(address, addressMask, domainId, tagPasid: 0, firstStage: false, stamp);
-            EndInvalidation(footprint: 2 + sets);
+            EndInvalidation(footprint: 2 + sets, stamp);
         }
 
         Stripe().DomainPageInvalidations++;
@@ -84,7 +84,7 @@ public sealed partial class IoTlb
         if (stamp != 0)
         {
             RaiseTo(ref _pasids[PasidSlot(domainId, pasid)].All, stamp);
-            EndInvalidation(footprint: 1);
+            EndInvalidation(footprint: 1, stamp);
         }
 
         Stripe().PasidInvalidations++;
@@ -115,7 +115,7 @@ public sealed partial class IoTlb
         {
             RaiseTo(ref _pasids[PasidSlot(domainId, pasid)].LargeFirstStage, stamp);
             int sets = ClearRange(address, addressMask, domainId, pasid & 0xF_FFFF, firstStage: true, stamp);
-            EndInvalidation(footprint: 1 + sets);
+            EndInvalidation(footprint: 1 + sets, stamp);
         }
 
         Stripe().PasidPageInvalidations++;

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using VtdEngine.Iotlb.Probing;
 using VtdEngine.Iotlb.Storage;
 using VtdEngine.Tables;
@@ -108,20 +109,34 @@ public sealed partial class IoTlb
     /// <param name="entry">The cached translation on a hit.</param>
     /// <returns><see langword="true"/> on a hit; a miss may also mean the lookup raced a writer.</returns>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public bool TryLookup(ushort sourceId, uint pasid, ulong address, out IotlbEntry entry)
+    public bool TryLookup(ushort sourceId, uint pasid, ulong address, out IotlbEntry entry) =>
+        TryLookup(new IotlbKey(sourceId, pasid), address, out entry);
+
+    /// <summary>
+    /// Looks up <paramref name="address"/> for a requester whose key was prepared once, so that a batch of requests
+    /// from one (source-id, PASID) hashes the requester only once.
+    /// </summary>
+    /// <param name="key">The requester.</param>
+    /// <param name="address">Input address.</param>
+    /// <param name="entry">The cached translation on a hit.</param>
+    /// <returns><see langword="true"/> on a hit; a miss may also mean the lookup raced a writer.</returns>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool TryLookup(in IotlbKey key, ulong address, out IotlbEntry entry)
     {
         ulong page = address >> 12;
         if (page <= MaxPageNumber)
         {
-            uint pasidKey = PasidKey(pasid);
-            ulong keyHash = KeyHash(sourceId, pasidKey);
+            ushort sourceId = key.SourceId;
+            uint pasidKey = key.PasidKey;
+            ulong keyHash = key.Hash;
             int set = SetIndex(page, keyHash);
             ulong tag = MakeTag(page, keyHash);
-            ref SetMeta meta = ref _meta[set];
+            // SetIndex is masked into range, so these element references skip the bounds checks.
+            ref SetMeta meta = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_meta), set);
             int sequence = Volatile.Read(ref meta.Sequence);
             if ((sequence & 1) == 0)
             {
-                ref ulong tags = ref _tags[_tagBase + (set * TagProbe.Ways)];
+                ref ulong tags = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_tags), _tagBase + (set * TagProbe.Ways));
                 uint matches = TagProbe.Match(ref tags, tag);
                 while (matches != 0)
                 {
@@ -129,7 +144,7 @@ public sealed partial class IoTlb
                     matches &= matches - 1;
 
                     // Authoritative reads: acquires, so the sequence re-read below cannot pass them.
-                    ref EntryPayload payload = ref _payloads[(set * TagProbe.Ways) + way];
+                    ref EntryPayload payload = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_payloads), (set * TagProbe.Ways) + way);
                     ulong wayTag = Volatile.Read(ref Unsafe.Add(ref tags, way));
                     ulong ids = Volatile.Read(ref payload.Ids);
                     ulong pasids = Volatile.Read(ref payload.Pasids);
@@ -261,10 +276,10 @@ public sealed partial class IoTlb
 
     /// <summary>The 21-bit lookup PASID key: the PASID, or bit 20 alone for a request without PASID.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static uint PasidKey(uint pasid) => pasid == uint.MaxValue ? EntryPayload.NoPasidKey : pasid & 0xF_FFFF;
+    internal static uint PasidKey(uint pasid) => pasid == uint.MaxValue ? EntryPayload.NoPasidKey : pasid & 0xF_FFFF;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static ulong KeyHash(ushort sourceId, uint pasidKey) => (((ulong)sourceId << 21) | pasidKey) * KeyMultiplier;
+    internal static ulong KeyHash(ushort sourceId, uint pasidKey) => (((ulong)sourceId << 21) | pasidKey) * KeyMultiplier;
 
     /// <summary>Tag: page number, 18 high bits of the key hash as fingerprint, valid bit. Never 0, so empty ways never match.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -282,6 +297,11 @@ public sealed partial class IoTlb
     private bool IsLive(ulong frame, ulong ids, ulong pasids)
     {
         uint stamp = EntryPayload.StampOf(ids);
+        if (stamp >= Volatile.Read(ref _clock.Latest))
+        {
+            return true; // newer than every invalidation so far, whatever its scopes
+        }
+
         if (stamp < Volatile.Read(ref _clock.Global))
         {
             return false;

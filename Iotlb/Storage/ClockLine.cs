@@ -18,4 +18,8 @@ internal struct ClockLine
 
     /// <summary>Stamp of the last global invalidation.</summary>
     [FieldOffset(192)] internal uint Global;
+
+    /// <summary>The newest stamp any invalidation has raised anywhere: an entry at least this new is live without
+    /// looking at its scopes (the hit path's one-load fast case). Read-mostly, beside <see cref="Global"/>.</summary>
+    [FieldOffset(196)] internal uint Latest;
 }
