@@ -97,6 +97,67 @@ public class RobustnessTests
         Assert.True(interrupts > 0);
     }
 
+    [Fact]
+    public void ObserversAndInterruptHandlersMayCallBackIntoTheRegisterFile()
+    {
+        var rig = new ScalableRig();
+        var driver = rig.Driver;
+        var seen = new List<uint>();
+        // An invalidation observer runs inside the register write that triggered it; it may read and even write IQT.
+        rig.Hardware.Unit.Invalidated += _ =>
+        {
+            seen.Add(driver.Read32(RegisterOffsets.Fsts));
+            driver.Write64(RegisterOffsets.Iqt, driver.Read64(RegisterOffsets.Iqt));
+        };
+        // Interrupt handlers run after the lock is released, like an OS handler servicing the fault.
+        rig.Hardware.Interrupt += m =>
+        {
+            if (m.Source == InterruptSource.FaultEvent)
+            {
+                driver.ClearFaultRecord(driver.FaultRecordIndex);
+            }
+        };
+        driver.SetupFaultInterrupt();
+        Assert.True(driver.Submit(InvalidationRequest.IotlbGlobal(), InvalidationRequest.PasidCacheGlobal()));
+        Assert.Equal([0u, 0u], seen);
+        rig.Hardware.Translate(new DmaRequest(ScalableRig.Sid, 0x1000, AccessKind.Read));
+        Assert.Equal(FaultStatus.None, driver.FaultStatus);
+    }
+
+    [Fact]
+    public void ResetReturnsEveryRegisterToItsResetValue()
+    {
+        var rig = new ScalableRig();
+        rig.Hardware.Translate(new DmaRequest(ScalableRig.Sid, 0x1000, AccessKind.Read));
+        rig.Hardware.Reset();
+        Assert.Equal(GlobalStatus.None, rig.Hardware.Status);
+        Assert.False(rig.Hardware.Unit.TranslationEnabled);
+        Assert.Equal(0UL, rig.Driver.Read64(RegisterOffsets.Rtaddr));
+        Assert.Equal(0UL, rig.Driver.Read64(RegisterOffsets.Iqa));
+        Assert.Equal(1u << 31, rig.Driver.Read32(RegisterOffsets.Fectl));
+        Assert.Equal(1u << 31, rig.Driver.Read32(RegisterOffsets.Iectl));
+        Assert.Equal(0u, rig.Driver.Read32(RegisterOffsets.Fsts));
+        Assert.False(rig.Hardware.ReadFaultRecord(0).Fault);
+        // And the unit boots again from there.
+        rig.Boot();
+        Assert.True(rig.Hardware.Unit.TranslationEnabled);
+    }
+
+    [Fact]
+    public void MisalignedAndOutOfWindowAccessesReadZeroAndAreIgnored()
+    {
+        var rig = new ScalableRig();
+        Assert.Equal(0u, rig.Hardware.ReadRegister32(RegisterOffsets.Cap + 2));
+        Assert.Equal(0UL, rig.Hardware.ReadRegister64(RegisterOffsets.Gsts)); // 4- but not 8-aligned
+        Assert.Equal(0UL, rig.Hardware.ReadRegister64(0x1_0000));
+        Assert.Equal(0UL, rig.Hardware.ReadRegister64(ulong.MaxValue - 7));
+        var before = rig.Hardware.Status;
+        rig.Hardware.WriteRegister32(RegisterOffsets.Gcmd + 1, 0);
+        rig.Hardware.WriteRegister64(RegisterOffsets.Gsts, 0);
+        Assert.Equal(before, rig.Hardware.Status);
+        Assert.Equal(0x1000, rig.Hardware.RegisterWindowSize);
+    }
+
     private static void AssertConsistent(RemappingHardwareUnit hardware)
     {
         var iqa = hardware.ReadRegister64((ulong)RegisterOffsets.Iqa);
