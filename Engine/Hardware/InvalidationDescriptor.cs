@@ -124,7 +124,7 @@ public readonly record struct InvalidationDescriptor(ulong Q0, ulong Q1, ulong Q
         }
     }
 
-    // Bits each type defines in qw0 and qw1 (type bits included); everything else is reserved (VT-d §6.5.2.x).
+    // Bits each type defines in qw0 and qw1 (type bits included); everything else is reserved (VT-d §6.5.2).
     private const ulong TypeBits = 0xFUL | (7UL << 9);
     private const ulong DidBits = 0xFFFFUL << 16;
     private const ulong PasidBits = 0xFFFFFUL << 32;

@@ -218,7 +218,7 @@ public sealed partial class RemappingHardwareUnit
     }
 
     /// <summary>
-    /// inv_wait (VT-d §6.5.2.8): everything before it has completed (execution is synchronous). SW writes the status
+    /// inv_wait (VT-d §6.5.2): everything before it has completed (execution is synchronous). SW writes the status
     /// dword first, then IF sets ICS.IWC and raises a completion event unless IWC was already set. SW and IF together
     /// are valid (QEMU once aborted on it). A status write to unbacked memory is dropped, as a DMA write that nobody
     /// claims would be; it is not a queue error.

@@ -3,7 +3,7 @@ using VtdEngine.Tables;
 namespace VtdEngine.Hardware;
 
 /// <summary>
-/// The register face of one DMA-remapping hardware unit (VT-d §10, §11.4): the MMIO register file a guest driver
+/// The register face of one DMA-remapping hardware unit (VT-d §11.4): the MMIO register file a guest driver
 /// programs, over a <see cref="TranslationUnit"/> it creates. It latches the root table on SRTP, enables translation on
 /// TE, performs register-based and queued invalidations, records faults in the FRCD registers and sends fault and
 /// invalidation-completion events as <see cref="InterruptMessage"/>s.
