@@ -187,10 +187,14 @@ public abstract class Domain
         var pages = (end - start) >> 12;
         var naturallyAligned = pages != 0 && ulong.IsPow2(pages) && (start & ((pages << 12) - 1)) == 0;
         var mask = naturallyAligned ? BitOperations.Log2(pages) : int.MaxValue;
-        foreach (var slot in _tags)
+        for (var i = 0; i < _tags.Count; i++)
         {
-            var tag = slot.Tag;
+            var tag = _tags[i].Tag;
             var unit = tag.Unit.Unit;
+            if (SameDomainWideTagBefore(i, FlushesPasidBased))
+            {
+                continue;
+            }
             var pageSelective = naturallyAligned && mask <= unit.Profile.MaxAddressMaskValue;
             switch (tag.Kind)
             {
@@ -220,10 +224,14 @@ public abstract class Domain
     /// <summary>Invalidates everything of every tag (Linux <c>cache_tag_flush_all</c>, flush-queue timeouts).</summary>
     internal void FlushAll()
     {
-        foreach (var slot in _tags)
+        for (var i = 0; i < _tags.Count; i++)
         {
-            var tag = slot.Tag;
+            var tag = _tags[i].Tag;
             var unit = tag.Unit.Unit;
+            if (SameDomainWideTagBefore(i, FlushesPasidBased))
+            {
+                continue;
+            }
             switch (tag.Kind)
             {
                 case CacheTagKind.Iotlb when FlushesPasidBased:
@@ -257,6 +265,28 @@ public abstract class Domain
         unit.Invalidate(tag.Pasid == 0
             ? InvalidationRequest.DeviceTlb(sourceId, address, sizeBit)
             : InvalidationRequest.PasidDeviceTlb(sourceId, tag.Pasid, address, sizeBit));
+    }
+
+    /// <summary>
+    /// Whether tag <paramref name="index"/> is DID-wide (a second-stage IOTLB or NESTING_IOTLB tag, flushed per DID
+    /// regardless of PASID) and an earlier tag already produced the same invalidation on the same unit.
+    /// </summary>
+    private bool SameDomainWideTagBefore(int index, bool pasidBased)
+    {
+        var tag = _tags[index].Tag;
+        if (!(tag.Kind == CacheTagKind.NestingIotlb || (tag.Kind == CacheTagKind.Iotlb && !pasidBased)))
+        {
+            return false;
+        }
+        for (var j = 0; j < index; j++)
+        {
+            var earlier = _tags[j].Tag;
+            if (earlier.Kind == tag.Kind && earlier.Unit == tag.Unit && earlier.DomainId == tag.DomainId)
+            {
+                return true;
+            }
+        }
+        return false;
     }
 
     /// <summary>ADDR of a device-TLB invalidation covering every address (with S=1).</summary>
