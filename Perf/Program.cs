@@ -8,13 +8,24 @@ internal static class Program
 {
     private static int Main(string[] args)
     {
-        // Everything after "bench" belongs to BenchmarkDotNet; a bare word is a filter ("bench Hit" = --filter *Hit*).
+        // Everything after "bench" belongs to BenchmarkDotNet; a bare word is a filter ("bench Hit" = --filter *Hit*),
+        // and no filter at all means every benchmark (BenchmarkDotNet would otherwise prompt on stdin).
         if (args.Length > 0 && args[0] == "bench")
         {
             var rest = args[1..];
             if (rest.Length > 0 && !rest[0].StartsWith('-'))
             {
                 rest = ["--filter", $"*{rest[0]}*", .. rest[1..]];
+            }
+            else if (!rest.Contains("--filter") && !rest.Contains("--list") && !rest.Contains("--help"))
+            {
+                rest = ["--filter", "*", .. rest];
+            }
+            // In-process: BenchmarkDotNet's out-of-process toolchain looks for a project named after the assembly
+            // (VtdEngine.Perf.csproj) and does not find Perf.csproj.
+            if (!rest.Contains("--inProcess") && !rest.Contains("-i"))
+            {
+                rest = [.. rest, "--inProcess"];
             }
             BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(rest);
             return 0;
