@@ -90,8 +90,8 @@ public static class SimCommand
         var started = DateTime.UtcNow;
         if (Console.IsOutputRedirected)
         {
-            // Spectre assumes 80 columns without a terminal; the table needs about 190.
-            AnsiConsole.Profile.Width = Math.Max(AnsiConsole.Profile.Width, 200);
+            // Spectre assumes 80 columns without a terminal; the table needs about 200.
+            AnsiConsole.Profile.Width = Math.Max(AnsiConsole.Profile.Width, 240);
         }
         AnsiConsole.Progress()
             .AutoClear(false)
@@ -135,8 +135,8 @@ public static class SimCommand
         var table = new Table().Title($"VtdEngine NIC simulation ({machine})").Border(TableBorder.Rounded);
         foreach (var column in new[]
         {
-            "workload", "queues", "WS entries", "translations", "M transl/s", "Mpps engine", "Mpps sim", "hit rate", "walks",
-            "reads/walk", "invalidations", "faults", "engine s", "outside engine s", "no-op run s", "engine share",
+            "workload", "queues", "WS entries", "translations", "Mtransl/s", "Mpps engine", "Mpps sim", "hit rate", "walks",
+            "reads/walk", "invalidations", "faults", "engine s", "rest s", "no-op s", "engine %",
         })
         {
             table.AddColumn(new TableColumn(column).RightAligned());
