@@ -21,12 +21,6 @@ internal static class Program
             {
                 rest = ["--filter", "*", .. rest];
             }
-            // In-process: BenchmarkDotNet's out-of-process toolchain looks for a project named after the assembly
-            // (VtdEngine.Perf.csproj) and does not find Perf.csproj.
-            if (!rest.Contains("--inProcess") && !rest.Contains("-i"))
-            {
-                rest = [.. rest, "--inProcess"];
-            }
             BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(rest);
             return 0;
         }

@@ -74,13 +74,13 @@ public sealed class NicSimulator
     /// <param name="workload">The preset.</param>
     /// <param name="options">The settings.</param>
     /// <param name="engineFactory">Creates the engine over the memory and root table; null for <see cref="NoOpSimEngine"/>.</param>
-    public NicSimulator(SimWorkload workload, SimOptions options, Func<SparsePhysicalMemory, ulong, ISimEngine>? engineFactory)
+    public NicSimulator(SimWorkload workload, SimOptions options, Func<SparsePhysicalMemory, ulong, SimOptions, ISimEngine>? engineFactory)
     {
         _workload = workload;
         _options = options.Validate();
         _memory = new SparsePhysicalMemory(SimLayout.RamBytes);
         _tables = new SimPageTables(_memory, new FrameAllocator(_memory, SimLayout.TableBase, SimLayout.TableLength));
-        _engine = engineFactory?.Invoke(_memory, _tables.RootTable) ?? new NoOpSimEngine();
+        _engine = engineFactory?.Invoke(_memory, _tables.RootTable, options) ?? new NoOpSimEngine();
         _verify = engineFactory is not null;
         _tlpsPerPacket = (options.PacketSize + options.MaxPayloadSize - 1) / options.MaxPayloadSize;
         var perBurst = options.Burst * (_tlpsPerPacket + 2);
@@ -99,10 +99,10 @@ public sealed class NicSimulator
         }
     }
 
-    /// <summary>Creates the unit the simulator normally runs against: scalable mode, translation enabled.</summary>
-    public static ISimEngine CreateUnitEngine(SparsePhysicalMemory memory, ulong rootTable)
+    /// <summary>Creates the unit the simulator normally runs against: scalable mode, translation enabled, the IOTLB size asked for.</summary>
+    public static ISimEngine CreateUnitEngine(SparsePhysicalMemory memory, ulong rootTable, SimOptions options)
     {
-        var unit = new TranslationUnit(memory);
+        var unit = new TranslationUnit(memory, options: new TranslationUnitOptions { IotlbEntries = options.IotlbEntries });
         unit.SetRootTable(rootTable, RootTableMode.Scalable);
         unit.TranslationEnabled = true;
         return new UnitSimEngine(unit);

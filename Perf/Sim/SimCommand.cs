@@ -21,7 +21,7 @@ public static class SimCommand
         var ring = IntOption("--ring-size", "Descriptors per ring (power of two).", defaults.RingSize);
         var packetSize = IntOption("--packet-size", "Packet size in bytes (64..2048).", defaults.PacketSize);
         var packets = IntOption("--packets", "Packets per workload.", defaults.Packets, "-n");
-        var iotlb = IntOption("--iotlb-size", "IOTLB entries to ask for (recorded in the results; becomes an engine option with the IOTLB).", defaults.IotlbEntries);
+        var iotlb = IntOption("--iotlb-size", "IOTLB entries of the simulated unit (rounded up to a power of two, at least 64).", defaults.IotlbEntries);
         var seed = IntOption("--seed", "Seed of every random choice.", defaults.Seed);
         var output = new Option<string>("--output", "-o")
         {

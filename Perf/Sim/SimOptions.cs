@@ -54,7 +54,7 @@ public sealed record SimOptions
         Check(RingSize is >= 8 and <= 4096 && (RingSize & (RingSize - 1)) == 0, "ring size must be a power of two in 8..4096");
         Check(PacketSize is >= 64 and <= SimLayout.BufferSize, $"packet size must be 64..{SimLayout.BufferSize}");
         Check(Packets >= 1, "packets must be positive");
-        Check(IotlbEntries >= 1, "IOTLB size must be positive");
+        Check(IotlbEntries >= 64, "IOTLB size must be at least 64 entries");
         Check(DescriptorSize is 16 or 32 or 64, "descriptor size must be 16, 32 or 64");
         Check(MaxPayloadSize is 128 or 256 or 512 or 1024 or 2048 or 4096, "max payload size must be a power of two in 128..4096");
         Check(Burst is >= 1 and <= 256, "burst must be 1..256");

@@ -55,7 +55,7 @@ public static class SimReportWriter
         ("ring_size", r => r.RingSize),
         ("packet_size", r => r.PacketSize),
         ("seed", r => r.Seed),
-        ("iotlb_entries_requested", r => r.IotlbEntriesRequested),
+        ("iotlb_entries", r => r.IotlbEntries),
         ("working_set_entries", r => r.WorkingSetEntries),
         ("packets", r => r.Packets),
         ("translations", r => r.Translations),
@@ -123,7 +123,7 @@ public static class SimReportWriter
         _ => value.ToString() ?? "",
     };
 
-    /// <summary>Throughput and hit rate against working-set size (log2 axis), with the requested IOTLB size marked.</summary>
+    /// <summary>Throughput and hit rate against working-set size (log2 axis), with the IOTLB size marked.</summary>
     private static void WriteChart(IReadOnlyList<WorkloadResult> sweep, int iotlbEntries, string path)
     {
         var plot = new Plot();
@@ -138,7 +138,7 @@ public static class SimReportWriter
         hitRate.MarkerSize = 8;
         hitRate.Axes.YAxis = plot.Axes.Right;
         var iotlb = plot.Add.VerticalLine(Math.Log2(iotlbEntries));
-        iotlb.LegendText = $"requested IOTLB size ({iotlbEntries} entries)";
+        iotlb.LegendText = $"IOTLB size ({iotlbEntries} entries)";
         iotlb.LinePattern = LinePattern.Dashed;
 
         var ticks = new NumericManual();

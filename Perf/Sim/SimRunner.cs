@@ -21,7 +21,7 @@ public sealed record WorkloadResult
     public required int Seed { get; init; }
 
     /// <summary>IOTLB entries requested (recorded; the engine option follows the IOTLB).</summary>
-    public required int IotlbEntriesRequested { get; init; }
+    public required int IotlbEntries { get; init; }
 
     /// <summary>Leaf translations the rings cycle through.</summary>
     public required long WorkingSetEntries { get; init; }
@@ -179,7 +179,7 @@ public static class SimRunner
             RingSize = options.RingSize,
             PacketSize = options.PacketSize,
             Seed = options.Seed,
-            IotlbEntriesRequested = options.IotlbEntries,
+            IotlbEntries = options.IotlbEntries,
             WorkingSetEntries = run.WorkingSetEntries,
             Packets = engine.Packets,
             Translations = engine.Translations,

@@ -147,7 +147,7 @@ public class SimulationTests
             Assert.Equal(SimWorkload.All.Select(w => w.Name), parsed.Results.Select(r => r.Workload));
             Assert.Equal(SimRunner.SweepFactors.Count, parsed.Sweep.Count);
             Assert.Equal(results[1].Checksum, parsed.Results[1].Checksum);
-            Assert.Equal(options.IotlbEntries, parsed.Results[0].IotlbEntriesRequested);
+            Assert.Equal(options.IotlbEntries, parsed.Results[0].IotlbEntries);
             using (var document = JsonDocument.Parse(File.ReadAllText(Path.Combine(directory, SimReportWriter.JsonFile))))
             {
                 Assert.Equal(JsonValueKind.Array, document.RootElement.GetProperty("results").ValueKind);
