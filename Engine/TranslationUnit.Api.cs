@@ -51,7 +51,7 @@ public sealed partial class TranslationUnit
     public TranslationResult Translate(in DmaRequest request)
     {
         if (request.AddressType == AddressType.Untranslated
-            && _caches.Iotlb.TryLookup(request.SourceId, request.Pasid, request.Address, out var entry)
+            && _iotlb.TryLookup(request.SourceId, request.Pasid, request.Address, out var entry)
             && Permits(entry, request))
         {
             return Hit(entry, request.Address);
@@ -60,33 +60,36 @@ public sealed partial class TranslationUnit
     }
 
     /// <summary>Whether a cached translation grants <paramref name="request"/> as the walk would (VT-d §3.6.1, §3.7.1).</summary>
+    /// <remarks>
+    /// One mask test covers every common case: the access needs R, W (with D already set) or both; a first-stage user
+    /// request needs U/S; a supervisor request needs SRE. The one case a mask cannot say — a supervisor writing a
+    /// read-only first-stage page, allowed unless WPE — takes the second test.
+    /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool Permits(in IotlbEntry entry, in DmaRequest request)
     {
         var rights = entry.Rights;
         var privileged = request.HasPasid ? request.Privileged : (rights & CachedRights.PrivilegedWithoutPasid) != 0;
-        if (privileged && (rights & CachedRights.Supervisor) == 0)
-        {
-            return false;
-        }
         var firstStage = entry.Type is CachedTranslationType.FirstStage or CachedTranslationType.Nested;
-        if ((firstStage && !privileged && (rights & CachedRights.User) == 0)
-            || (request.Access != AccessKind.Write && (rights & CachedRights.Read) == 0))
-        {
-            return false;
-        }
-        if (request.Access == AccessKind.Read)
+        var needed = s_accessNeeds[(int)request.Access & 3]
+            | (privileged ? CachedRights.Supervisor : firstStage ? CachedRights.User : 0);
+        if ((rights & needed) == needed)
         {
             return true;
         }
-        if ((rights & CachedRights.Dirty) == 0)
-        {
-            return false;
-        }
-        // A supervisor may write a read-only first-stage page unless WPE is set; nested output also needs SS write.
-        return (rights & CachedRights.Write) != 0
-            || (entry.Type == CachedTranslationType.FirstStage && privileged && (rights & CachedRights.WriteProtect) == 0);
+        needed &= ~CachedRights.Write;
+        return privileged && entry.Type == CachedTranslationType.FirstStage && (rights & needed) == needed
+            && (rights & CachedRights.WriteProtect) == 0;
     }
+
+    /// <summary>Rights an access needs in a cached entry, by <see cref="AccessKind"/>: writes also need D set already.</summary>
+    private static readonly CachedRights[] s_accessNeeds =
+    [
+        CachedRights.Read,
+        CachedRights.Write | CachedRights.Dirty,
+        CachedRights.Read | CachedRights.Write | CachedRights.Dirty,
+        CachedRights.Read | CachedRights.Write | CachedRights.Dirty,
+    ];
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private TranslationResult TranslateMiss(in DmaRequest request)
@@ -114,7 +117,7 @@ public sealed partial class TranslationUnit
         {
             throw new ArgumentException("The result span is shorter than the request span.", nameof(results));
         }
-        var iotlb = _caches.Iotlb;
+        var iotlb = _iotlb;
         var key = default(IotlbKey);
         var keyPasid = ~0u;
         var keySource = -1;
