@@ -107,10 +107,16 @@ public sealed partial class TranslationUnit
     }
 
     /// <summary>
-    /// Translates a batch, exploiting the common case of a NIC burst: consecutive requests from one (source-id, PASID)
-    /// hash the requester once. Each request is translated as <see cref="Translate(in DmaRequest)"/> would.
+    /// Translates a burst, exploiting what a NIC burst looks like: consecutive requests from one (source-id, PASID) hash
+    /// the requester once, and a request to the same 4 KiB page as the previous hit reuses that entry without a lookup
+    /// (descriptors and the TLPs of one buffer share pages), as a device-side translation cache would.
     /// </summary>
-    /// <remarks><paramref name="results"/> must be at least as long as <paramref name="requests"/>.</remarks>
+    /// <remarks>
+    /// A burst is issued at the moment of the call: an invalidation that completes while it runs may or may not affect
+    /// its later requests (as with requests already in flight in hardware); every burst issued after the invalidation
+    /// returned sees it. Each request still gets its own permission check. <paramref name="results"/> must be at least
+    /// as long as <paramref name="requests"/>.
+    /// </remarks>
     public void Translate(ReadOnlySpan<DmaRequest> requests, Span<TranslationResult> results)
     {
         if (results.Length < requests.Length)
@@ -119,21 +125,42 @@ public sealed partial class TranslationUnit
         }
         var iotlb = _iotlb;
         var key = default(IotlbKey);
-        var keyPasid = ~0u;
-        var keySource = -1;
+        var keyRequester = ulong.MaxValue;
+        var last = default(IotlbEntry);
+        var lastPage = ulong.MaxValue;
+        var reused = 0;
         for (var i = 0; i < requests.Length; i++)
         {
             ref readonly var request = ref requests[i];
-            if (request.SourceId != keySource || request.Pasid != keyPasid)
+            var requester = ((ulong)request.SourceId << 32) | request.Pasid;
+            if (requester != keyRequester)
             {
                 key = new IotlbKey(request.SourceId, request.Pasid);
-                keySource = request.SourceId;
-                keyPasid = request.Pasid;
+                keyRequester = requester;
+                lastPage = ulong.MaxValue;
             }
-            results[i] = request.AddressType == AddressType.Untranslated
-                && iotlb.TryLookup(key, request.Address, out var entry) && Permits(entry, request)
-                ? Hit(entry, request.Address)
-                : TranslateMiss(request);
+            if (request.AddressType == AddressType.Untranslated)
+            {
+                var page = request.Address >> 12;
+                if (page == lastPage && Permits(last, request))
+                {
+                    results[i] = Hit(last, request.Address);
+                    reused++;
+                    continue;
+                }
+                if (iotlb.TryLookup(key, request.Address, out last) && Permits(last, request))
+                {
+                    lastPage = page;
+                    results[i] = Hit(last, request.Address);
+                    continue;
+                }
+            }
+            lastPage = ulong.MaxValue;
+            results[i] = TranslateMiss(request);
+        }
+        if (reused != 0)
+        {
+            _counters.Current.BurstReuses += reused;
         }
     }
 
@@ -141,10 +168,10 @@ public sealed partial class TranslationUnit
     public TranslationStatistics ReadStatistics()
     {
         var iotlb = _caches.Iotlb.ReadStatistics();
-        var (walks, faults, reads, invalidations) = _counters.Sum();
+        var (walks, faults, reads, invalidations, reuses) = _counters.Sum();
         return new TranslationStatistics
         {
-            IotlbHits = iotlb.Hits,
+            IotlbHits = iotlb.Hits + reuses,
             IotlbMisses = iotlb.Misses,
             Walks = walks,
             Faults = faults,
