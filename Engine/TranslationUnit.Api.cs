@@ -129,6 +129,8 @@ public sealed partial class TranslationUnit
         var last = default(IotlbEntry);
         var lastPage = ulong.MaxValue;
         var reused = 0;
+        var hits = 0;
+        var misses = 0;
         for (var i = 0; i < requests.Length; i++)
         {
             ref readonly var request = ref requests[i];
@@ -148,16 +150,19 @@ public sealed partial class TranslationUnit
                     reused++;
                     continue;
                 }
-                if (iotlb.TryLookup(key, request.Address, out last) && Permits(last, request))
+                if (iotlb.TryLookupUncounted(key, request.Address, out last) && Permits(last, request))
                 {
                     lastPage = page;
                     results[i] = Hit(last, request.Address);
+                    hits++;
                     continue;
                 }
+                misses++;
             }
             lastPage = ulong.MaxValue;
             results[i] = TranslateMiss(request);
         }
+        iotlb.CountLookups(hits, misses);
         if (reused != 0)
         {
             _counters.Current.BurstReuses += reused;
