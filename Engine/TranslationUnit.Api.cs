@@ -92,7 +92,7 @@ public sealed partial class TranslationUnit
     ];
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private TranslationResult TranslateMiss(in DmaRequest request)
+    internal TranslationResult TranslateMiss(in DmaRequest request)
     {
         var result = _walker.Translate(request, RootTableAddress, Mode, TranslationEnabled, trace: null);
         ref var counters = ref _counters.Current;
@@ -118,6 +118,17 @@ public sealed partial class TranslationUnit
     /// as long as <paramref name="requests"/>.
     /// </remarks>
     public void Translate(ReadOnlySpan<DmaRequest> requests, Span<TranslationResult> results)
+    {
+        var (hits, misses, reused) = TranslateBurst(requests, results);
+        _iotlb.CountLookups(hits, misses);
+        if (reused != 0)
+        {
+            _counters.Current.BurstReuses += reused;
+        }
+    }
+
+    /// <summary>The burst loop shared by the unit and its ports; returns its IOTLB hits, misses and same-page reuses.</summary>
+    internal (int Hits, int Misses, int Reused) TranslateBurst(ReadOnlySpan<DmaRequest> requests, Span<TranslationResult> results)
     {
         if (results.Length < requests.Length)
         {
@@ -162,22 +173,59 @@ public sealed partial class TranslationUnit
             lastPage = ulong.MaxValue;
             results[i] = TranslateMiss(request);
         }
-        iotlb.CountLookups(hits, misses);
-        if (reused != 0)
+        return (hits, misses, reused);
+    }
+
+    /// <summary>
+    /// The hit path without statistics, for a <see cref="TranslationPort"/> that counts for itself: true with the
+    /// result on an IOTLB hit whose rights settle the access, false when the request must walk.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal bool TryTranslateCached(in DmaRequest request, out TranslationResult result)
+    {
+        if (request.AddressType == AddressType.Untranslated
+            && _iotlb.TryLookupUncounted(new IotlbKey(request.SourceId, request.Pasid), request.Address, out var entry)
+            && Permits(entry, request))
         {
-            _counters.Current.BurstReuses += reused;
+            result = Hit(entry, request.Address);
+            return true;
         }
+        result = default;
+        return false;
+    }
+
+    /// <summary>
+    /// Opens a port: a translation entry point for one device queue or thread that keeps its own hit and miss counts,
+    /// so its hit path writes nothing another thread reads. Ports are not thread-safe; open one per thread.
+    /// </summary>
+    public TranslationPort OpenPort()
+    {
+        var port = new TranslationPort(this);
+        lock (_ports)
+        {
+            _ports.Add(port);
+        }
+        return port;
     }
 
     /// <summary>A snapshot of the unit's counters.</summary>
     public TranslationStatistics ReadStatistics()
     {
         var iotlb = _caches.Iotlb.ReadStatistics();
+        long portHits = 0, portMisses = 0;
+        lock (_ports)
+        {
+            foreach (var port in _ports)
+            {
+                portHits += port.Hits;
+                portMisses += port.Misses;
+            }
+        }
         var (walks, faults, reads, invalidations, reuses) = _counters.Sum();
         return new TranslationStatistics
         {
-            IotlbHits = iotlb.Hits + reuses,
-            IotlbMisses = iotlb.Misses,
+            IotlbHits = iotlb.Hits + reuses + portHits,
+            IotlbMisses = iotlb.Misses + portMisses,
             Walks = walks,
             Faults = faults,
             TableReads = reads,

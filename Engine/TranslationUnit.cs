@@ -25,6 +25,7 @@ public sealed partial class TranslationUnit
     // The hit path's one field load (the caches object stays off it).
     private readonly Iotlb.IoTlb _iotlb;
     private readonly EngineCounters _counters = new();
+    private readonly List<TranslationPort> _ports = [];
     private readonly Walker _walker;
     private readonly Walker _uncachedWalker;
 

@@ -10,14 +10,19 @@ public interface ISimEngine
     void Invalidate(in InvalidationRequest request);
 }
 
-/// <summary>The engine: a <see cref="TranslationUnit"/>'s batch API and invalidation call.</summary>
+/// <summary>
+/// The engine: bursts go through a <see cref="TranslationPort"/> of the unit (the simulated device's own entry point,
+/// which counts for itself), invalidations through the unit.
+/// </summary>
 public sealed class UnitSimEngine(TranslationUnit unit) : ISimEngine
 {
+    private readonly TranslationPort _port = unit.OpenPort();
+
     /// <summary>The unit under test.</summary>
     public TranslationUnit Unit { get; } = unit;
 
     /// <inheritdoc />
-    public void Translate(ReadOnlySpan<DmaRequest> requests, Span<TranslationResult> results) => Unit.Translate(requests, results);
+    public void Translate(ReadOnlySpan<DmaRequest> requests, Span<TranslationResult> results) => _port.Translate(requests, results);
 
     /// <inheritdoc />
     public void Invalidate(in InvalidationRequest request) => Unit.Invalidate(request);
