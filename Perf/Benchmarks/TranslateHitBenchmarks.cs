@@ -19,6 +19,7 @@ public class TranslateHitBenchmarks
     private readonly DmaRequest[] _batch = new DmaRequest[BatchSize];
     private readonly TranslationResult[] _results = new TranslationResult[BatchSize];
     private TranslationUnit _unit = null!;
+    private TranslationPort _port = null!;
     private DmaRequest _request;
 
     [GlobalSetup]
@@ -28,6 +29,7 @@ public class TranslateHitBenchmarks
         var domain = fixture.AddDomain(1, SimStage.SecondStage, Pasid);
         fixture.MapPages(domain, BatchSize);
         _unit = fixture.Unit;
+        _port = _unit.OpenPort();
         for (var i = 0; i < BatchSize; i++)
         {
             var iova = EngineFixture.IovaBase + ((ulong)i << 12);
@@ -44,6 +46,10 @@ public class TranslateHitBenchmarks
 
     [Benchmark]
     public ulong TranslateSamePage() => _unit.Translate(in _request).Address;
+
+    /// <summary>The same hit through a <see cref="TranslationPort"/>, which counts in its own fields.</summary>
+    [Benchmark]
+    public ulong PortTranslateSamePage() => _port.Translate(in _request).Address;
 
     [Benchmark(OperationsPerInvoke = BatchSize)]
     public ulong TranslateBatch64Sequential()
