@@ -31,6 +31,7 @@ public sealed partial class TranslationUnit
     internal void Execute(in InvalidationRequest request)
     {
         ApplyToCaches(request);
+        _counters.Current.Invalidations++;
         if (request.Kind is InvalidationKind.DeviceTlb or InvalidationKind.PasidDeviceTlb)
         {
             DeviceTlbInvalidationHandler?.Invoke(request);
@@ -71,6 +72,21 @@ public sealed partial class TranslationUnit
                 break;
             case InvalidationKind.PasidCachePasid:
                 pasids.InvalidatePasid(request.DomainId, request.Pasid);
+                break;
+            case InvalidationKind.IotlbGlobal:
+                _caches.Iotlb.InvalidateAll();
+                break;
+            case InvalidationKind.IotlbDomain:
+                _caches.Iotlb.InvalidateDomain(request.DomainId);
+                break;
+            case InvalidationKind.IotlbPage:
+                _caches.Iotlb.InvalidatePagesInDomain(request.DomainId, request.Address, request.AddressMask);
+                break;
+            case InvalidationKind.PasidIotlbPasid:
+                _caches.Iotlb.InvalidatePasid(request.DomainId, request.Pasid);
+                break;
+            case InvalidationKind.PasidIotlbPage:
+                _caches.Iotlb.InvalidatePagesInPasid(request.DomainId, request.Pasid, request.Address, request.AddressMask);
                 break;
             default:
                 break;

@@ -9,16 +9,18 @@ namespace VtdEngine;
 public sealed partial class TranslationUnit
 {
     /// <summary>Creates a unit with translation disabled and no root table.</summary>
-    public TranslationUnit(IPhysicalMemory memory, CapabilityProfile? profile = null)
+    public TranslationUnit(IPhysicalMemory memory, CapabilityProfile? profile = null, TranslationUnitOptions? options = null)
     {
         Memory = memory ?? throw new ArgumentNullException(nameof(memory));
         Profile = (profile ?? CapabilityProfile.Default).Validate();
-        _caches = new TranslationCaches();
+        Options = options ?? TranslationUnitOptions.Default;
+        _caches = new TranslationCaches(Options.IotlbEntries);
         _walker = new Walker(memory, Profile, _caches);
         _uncachedWalker = new Walker(memory, Profile, caches: null);
     }
 
     private readonly TranslationCaches _caches;
+    private readonly EngineCounters _counters = new();
     private readonly Walker _walker;
     private readonly Walker _uncachedWalker;
 
@@ -27,4 +29,7 @@ public sealed partial class TranslationUnit
 
     /// <summary>What this unit supports.</summary>
     public CapabilityProfile Profile { get; }
+
+    /// <summary>Implementation choices (IOTLB size).</summary>
+    public TranslationUnitOptions Options { get; }
 }

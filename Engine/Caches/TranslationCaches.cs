@@ -1,18 +1,23 @@
+using VtdEngine.Iotlb;
+
 namespace VtdEngine;
 
 /// <summary>
-/// The unit's translation caches that sit in front of the walker: context cache and PASID cache, sharing one set of
+/// The unit's translation caches: the IOTLB in front of everything, and the context and PASID caches in front of the walker, sharing one set of
 /// each with its own invalidation stamps so that invalidating one never empties the other (VT-d §6.1–6.2).
 /// </summary>
 internal sealed class TranslationCaches
 {
-    public TranslationCaches()
+    public TranslationCaches(int iotlbEntries)
     {
+        Iotlb = new IoTlb(iotlbEntries);
         ContextStamps = new InvalidationStamps();
         PasidStamps = new InvalidationStamps();
         Contexts = new ContextCache(ContextStamps);
         Pasids = new PasidCache(PasidStamps);
     }
+
+    public IoTlb Iotlb { get; }
 
     public InvalidationStamps ContextStamps { get; }
 
@@ -23,15 +28,16 @@ internal sealed class TranslationCaches
     public PasidCache Pasids { get; }
 
     /// <summary>Fill stamps for a miss, taken before any table is read.</summary>
-    public FillStamps BeginFill() => new(ContextStamps.BeginFill(), PasidStamps.BeginFill());
+    public FillStamps BeginFill() => new(ContextStamps.BeginFill(), PasidStamps.BeginFill(), Iotlb.BeginFill());
 
     /// <summary>Drops everything every cache holds.</summary>
     public void InvalidateAll()
     {
         ContextStamps.InvalidateAll();
         PasidStamps.InvalidateAll();
+        Iotlb.InvalidateAll();
     }
 }
 
 /// <summary>The stamps one miss fills its cache entries with.</summary>
-internal readonly record struct FillStamps(long Context, long Pasid);
+internal readonly record struct FillStamps(long Context, long Pasid, uint Iotlb);

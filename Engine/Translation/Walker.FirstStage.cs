@@ -1,3 +1,4 @@
+using VtdEngine.Iotlb;
 using VtdEngine.Tables;
 
 namespace VtdEngine;
@@ -120,6 +121,7 @@ internal sealed partial class Walker
             return Denied(ref state, request, FaultReason.SgnNoWrite);
         }
         var rights = AccessRights.Read | (writable ? AccessRights.Write : 0) | (user ? AccessRights.User : 0);
+        var finalLeafAddress = 0UL;
 
         if (nested)
         {
@@ -143,6 +145,7 @@ internal sealed partial class Walker
                 }
             }
             output = final.Output;
+            finalLeafAddress = final.LeafAddress;
             size = (PageSize)Math.Min((int)size, (int)final.Size);
             rights &= final.Rights | AccessRights.User;
         }
@@ -158,7 +161,12 @@ internal sealed partial class Walker
             // VT-d §3.6.2: D is set by the same atomic update that sets A (and EA).
             SetFlags(ref state, leafAddress, FirstStageEntry.DirtyBit | accessedBits, snoop: true, FaultReason.SfsFlagUpdateNoSnoop);
         }
-        return Output(ref state, output, size, rights, entry.DomainId, FaultReason.SgnInterruptRange);
+        // A write hit needs no walk only if every D flag it would set is already set.
+        var dirty = IsDirty(leafAddress, FirstStageEntry.DirtyBit)
+            && (!nested || !accessedDirty || IsDirty(finalLeafAddress, SecondStageEntry.DirtyBit));
+        var flags = (dirty ? CachedRights.Dirty : 0) | (entry.WriteProtectEnable ? CachedRights.WriteProtect : 0);
+        return Output(ref state, request, output, size, rights, entry.DomainId, FaultReason.SgnInterruptRange,
+            new CacheFill(nested ? CachedTranslationType.Nested : CachedTranslationType.FirstStage, flags));
     }
 
     /// <summary>

@@ -1,3 +1,4 @@
+using VtdEngine.Iotlb;
 using VtdEngine.Tables;
 
 namespace VtdEngine;
@@ -7,8 +8,7 @@ internal sealed partial class Walker
     /// <summary>Scalable-mode walk (VT-d §3.4.3): SM root, SM context, PASID directory, PASID table, then the PGTT.</summary>
     private TranslationResult TranslateScalable(ref WalkState state, in DmaRequest request, ulong rootTable)
     {
-        var stamp = _caches?.BeginFill() ?? default;
-        var contextFault = ResolveScalableContext(ref state, request, rootTable, stamp, out var context);
+        var contextFault = ResolveScalableContext(ref state, request, rootTable, state.Stamps, out var context);
         if (contextFault != FaultReason.None)
         {
             return Fault(ref state, contextFault);
@@ -36,7 +36,7 @@ internal sealed partial class Walker
             privileged = _profile.RidPriv && context.RidPriv;
         }
 
-        var pasidFault = ResolvePasidEntry(ref state, request.SourceId, pasid, context, stamp, out var entry);
+        var pasidFault = ResolvePasidEntry(ref state, request.SourceId, pasid, context, state.Stamps, out var entry);
         if (pasidFault != FaultReason.None)
         {
             return Fault(ref state, pasidFault);
@@ -46,6 +46,9 @@ internal sealed partial class Walker
         {
             return Fault(ref state, entryFault);
         }
+        state.TagPasid = pasid;
+        state.FillFlags = (entry.SupervisorRequestEnable ? CachedRights.Supervisor : 0)
+            | (!request.HasPasid && privileged ? CachedRights.PrivilegedWithoutPasid : 0);
         return entry.TranslationType switch
         {
             PasidGranularTranslationType.PassThrough => TranslatePassThrough(ref state, request, entry),
@@ -237,8 +240,8 @@ internal sealed partial class Walker
 
     private TranslationResult TranslatePassThrough(ref WalkState state, in DmaRequest request, in PasidTableEntry entry) =>
         Fits(request.Address, _profile.HostAddressWidth)
-            ? Output(ref state, request.Address, PageSize.Size4K, AccessRights.Read | AccessRights.Write | AccessRights.User,
-                entry.DomainId, FaultReason.SgnInterruptRange)
+            ? Output(ref state, request, request.Address, PageSize.Size4K, AccessRights.Read | AccessRights.Write | AccessRights.User,
+                entry.DomainId, FaultReason.SgnInterruptRange, new CacheFill(CachedTranslationType.PassThrough, CachedRights.Dirty))
             : Fault(ref state, FaultReason.SgnAddressBeyondHaw);
 
     private TranslationResult TranslateSecondStageOnly(ref WalkState state, in DmaRequest request, in PasidTableEntry entry)
@@ -268,7 +271,9 @@ internal sealed partial class Walker
                 return Fault(ref state, dirtyFault);
             }
         }
-        return Output(ref state, walk.Output, walk.Size, walk.Rights, entry.DomainId, FaultReason.SgnInterruptRange);
+        var dirty = !accessedDirty || IsDirty(walk.LeafAddress, SecondStageEntry.DirtyBit);
+        return Output(ref state, request, walk.Output, walk.Size, walk.Rights, entry.DomainId, FaultReason.SgnInterruptRange,
+            new CacheFill(CachedTranslationType.SecondStage, dirty ? CachedRights.Dirty : 0));
     }
 
     /// <summary>Whether page-walk accesses snoop, which A/D updates require (ECAP.SMPWCS and PWSNP, VT-d §3.6.2).</summary>

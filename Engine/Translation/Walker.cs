@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using VtdEngine.Iotlb;
 using VtdEngine.Tables;
 
 namespace VtdEngine;
@@ -37,11 +38,23 @@ internal sealed partial class Walker
         public int Writes;
         public bool FaultProcessingDisabled;
         public WalkTrace? Trace;
+
+        /// <summary>Cache stamps taken before the first table read of this walk.</summary>
+        public FillStamps Stamps;
+
+        /// <summary>The PASID an IOTLB fill is tagged with (RID_PASID for requests without PASID).</summary>
+        public uint TagPasid;
+
+        /// <summary>Rights flags every fill of this walk carries (SRE, RID_PRIV).</summary>
+        public CachedRights FillFlags;
     }
+
+    /// <summary>How a successful translation is cached: its PGTT and the flags the hit path needs.</summary>
+    private readonly record struct CacheFill(CachedTranslationType Type, CachedRights Flags);
 
     public TranslationResult Translate(in DmaRequest request, ulong rootTable, RootTableMode mode, bool enabled, WalkTrace? trace)
     {
-        var state = new WalkState { Trace = trace };
+        var state = new WalkState { Trace = trace, Stamps = _caches?.BeginFill() ?? default };
         // VT-d §3.14: an untranslated request without PASID to 0xFEEx_xxxx is an interrupt message, not DMA.
         if (!request.HasPasid && request.AddressType == AddressType.Untranslated && InInterruptRange(request.Address))
         {
@@ -82,10 +95,28 @@ internal sealed partial class Walker
             ? Success(ref state, 0, PageSize.Size4K, AccessRights.None, 0)
             : Fault(ref state, reason);
 
-    /// <summary>Output checks common to every successful translation: the interrupt window (VT-d §3.15).</summary>
-    private static TranslationResult Output(ref WalkState state, ulong address, PageSize size, AccessRights rights,
-        ushort domainId, FaultReason interruptFault) =>
-        InInterruptRange(address) ? Fault(ref state, interruptFault) : Success(ref state, address, size, rights, domainId);
+    /// <summary>
+    /// Output checks common to every successful translation — the interrupt window (VT-d §3.15) — then the IOTLB fill
+    /// for untranslated DMA. Only successes are cached: with CM=0 hardware caches no faults (VT-d §6.1).
+    /// </summary>
+    private TranslationResult Output(ref WalkState state, in DmaRequest request, ulong address, PageSize size,
+        AccessRights rights, ushort domainId, FaultReason interruptFault, CacheFill fill)
+    {
+        if (InInterruptRange(address))
+        {
+            return Fault(ref state, interruptFault);
+        }
+        if (_caches is not null && request.AddressType == AddressType.Untranslated)
+        {
+            var entry = new IotlbEntry(address, size, (CachedRights)rights | fill.Flags | state.FillFlags, domainId, fill.Type);
+            _caches.Iotlb.Insert(request.SourceId, request.Pasid, request.Address, state.TagPasid, entry, state.Stamps.Iotlb);
+        }
+        return Success(ref state, address, size, rights, domainId);
+    }
+
+    /// <summary>Whether the entry at <paramref name="address"/> now has <paramref name="dirtyBit"/> set.</summary>
+    private bool IsDirty(ulong address, ulong dirtyBit) =>
+        (Volatile.Read(ref _memory.GetFrame(address >> 12)[(int)((address >> 3) & 511)]) & dirtyBit) != 0;
 
     private static byte Saturate(int count) => (byte)Math.Min(count, byte.MaxValue);
 
@@ -96,8 +127,7 @@ internal sealed partial class Walker
 
     private TranslationResult TranslateLegacy(ref WalkState state, in DmaRequest request, ulong rootTable)
     {
-        var stamp = _caches?.BeginFill() ?? default;
-        var contextFault = ResolveLegacyContext(ref state, request, rootTable, stamp, out var context);
+        var contextFault = ResolveLegacyContext(ref state, request, rootTable, state.Stamps, out var context);
         if (contextFault != FaultReason.None)
         {
             return Fault(ref state, contextFault);
@@ -114,8 +144,8 @@ internal sealed partial class Walker
         if (type == TranslationType.PassThrough)
         {
             return Fits(request.Address, _profile.HostAddressWidth)
-                ? Output(ref state, request.Address, PageSize.Size4K, AccessRights.Read | AccessRights.Write | AccessRights.User,
-                    context.DomainId, FaultReason.LgnInterruptRange)
+                ? Output(ref state, request, request.Address, PageSize.Size4K, AccessRights.Read | AccessRights.Write | AccessRights.User,
+                    context.DomainId, FaultReason.LgnInterruptRange, new CacheFill(CachedTranslationType.PassThrough, LegacyFlags))
                 : Fault(ref state, FaultReason.LgnAddressBeyondLimit);
         }
 
@@ -137,7 +167,8 @@ internal sealed partial class Walker
         {
             return Denied(ref state, request, denial);
         }
-        return Output(ref state, walk.Output, walk.Size, walk.Rights, context.DomainId, FaultReason.LgnInterruptRange);
+        return Output(ref state, request, walk.Output, walk.Size, walk.Rights, context.DomainId, FaultReason.LgnInterruptRange,
+            new CacheFill(CachedTranslationType.Legacy, LegacyFlags));
     }
 
     /// <summary>Root and context entries for the requester, from the context cache or the tables (LRT.x, LCT.1–LCT.4).</summary>
@@ -204,6 +235,9 @@ internal sealed partial class Walker
         _caches?.Contexts.Fill(request.SourceId, new ContextCacheEntry(stamp.Context, context));
         return FaultReason.None;
     }
+
+    /// <summary>Legacy mode tracks no dirty state and has no privilege: cached writes and any request may hit.</summary>
+    private const CachedRights LegacyFlags = CachedRights.Dirty | CachedRights.Supervisor;
 
     /// <summary>Second-stage access rule (VT-d §3.7.1): reads need R, writes W, atomics both (R checked first).</summary>
     private static FaultReason SecondStagePermission(AccessRights rights, AccessKind access, FaultReason noRead, FaultReason noWrite)

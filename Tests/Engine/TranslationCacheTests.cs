@@ -45,11 +45,15 @@ public class TranslationCacheTests
         Assert.True(first.TableReads > 0);
 
         PasidTableEntry.Clear(rig.Memory, rig.PasidTable, 0);
-        var stale = rig.Read(0x5000);
+        var stale = rig.Read(0x6000);
         Assert.True(stale.IsSuccess, "without invalidation the cached PASID entry may still be used");
         Assert.Equal(0, stale.TableReads);
 
+        // VT-d Table 28: PASID-selective PASID-cache invalidation, then the PASID's IOTLB entries.
         rig.Unit.Invalidate(InvalidationRequest.PasidCachePasid(3, 0));
+        Assert.Equal(FaultReason.SptNotPresent, rig.Read(0x7000).Fault);
+        Assert.True(rig.Read(0x5000).IsSuccess, "a PASID-cache invalidation leaves the IOTLB alone");
+        rig.Unit.Invalidate(InvalidationRequest.PasidIotlb(3, 0));
         Assert.Equal(FaultReason.SptNotPresent, rig.Read(0x5000).Fault);
     }
 
@@ -59,16 +63,17 @@ public class TranslationCacheTests
         var rig = new Rig();
         PasidTableEntry.PassThroughTranslation(3).Write(rig.Memory, rig.PasidTable, 0);
         Assert.True(rig.Read(0x1000).IsSuccess);
-        // Another function of the same device: masking all three function bits covers SID 0x0108.
         var context = ScalableModeContextEntry.Create(rig.Directory, 0) with { Q0 = 0 };
         context.Write(rig.Memory, rig.ContextTable, unchecked((byte)Sid));
+        // Each read below uses a fresh page, so the IOTLB misses and the context cache decides.
         rig.Unit.Invalidate(InvalidationRequest.PasidCacheGlobal());
-        Assert.True(rig.Read(0x1000).IsSuccess, "the context cache still holds the old entry");
+        Assert.True(rig.Read(0x2000).IsSuccess, "the context cache still holds the old entry");
         rig.Unit.Invalidate(InvalidationRequest.ContextCacheDevice(0, 0x0110, functionMask: 3));
-        Assert.True(rig.Read(0x1000).IsSuccess, "another device's invalidation leaves this one cached");
+        Assert.True(rig.Read(0x3000).IsSuccess, "another device's invalidation leaves this one cached");
 
+        // Masking all three function bits of 01:01.7 covers 01:01.0.
         rig.Unit.Invalidate(InvalidationRequest.ContextCacheDevice(0, 0x010F, functionMask: 3));
-        Assert.Equal(FaultReason.SctNotPresent, rig.Read(0x1000).Fault);
+        Assert.Equal(FaultReason.SctNotPresent, rig.Read(0x4000).Fault);
     }
 
     [Fact]

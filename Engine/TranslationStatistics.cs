@@ -1,0 +1,30 @@
+namespace VtdEngine;
+
+/// <summary>A snapshot of what a <see cref="TranslationUnit"/> has done, readable at any time.</summary>
+/// <remarks>Counters are per processor and summed on read, so a snapshot taken while translations run is approximate.</remarks>
+public sealed record TranslationStatistics
+{
+    /// <summary>Translations served from the IOTLB, including batch requests that reused the previous request's entry.</summary>
+    public long IotlbHits { get; init; }
+
+    /// <summary>IOTLB lookups that found nothing usable.</summary>
+    public long IotlbMisses { get; init; }
+
+    /// <summary>Translations that walked (any cache below the IOTLB may still have helped).</summary>
+    public long Walks { get; init; }
+
+    /// <summary>Translations that faulted.</summary>
+    public long Faults { get; init; }
+
+    /// <summary>Remapping-structure and paging-entry reads the walks made.</summary>
+    public long TableReads { get; init; }
+
+    /// <summary>Invalidations executed (any kind).</summary>
+    public long Invalidations { get; init; }
+
+    /// <summary>IOTLB entries displaced by fills.</summary>
+    public long IotlbEvictions { get; init; }
+
+    /// <summary>Hits divided by lookups (0 when nothing was looked up).</summary>
+    public double HitRate => IotlbHits + IotlbMisses == 0 ? 0 : (double)IotlbHits / (IotlbHits + IotlbMisses);
+}
