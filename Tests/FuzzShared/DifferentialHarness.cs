@@ -1,11 +1,13 @@
 using VtdEngine.Tables;
+using VtdEngine.Tests.Reference;
 
 namespace VtdEngine.Fuzzing;
 
 /// <summary>
-/// Runs a unit's cached <see cref="TranslationUnit.Translate(in DmaRequest)"/> in lockstep with the uncached walk
-/// (<see cref="TranslationUnit.Trace"/>) of a second unit over a copy of the memory, and throws
-/// <see cref="OracleViolationException"/> when they disagree where the spec says they must agree.
+/// Runs a unit's cached <see cref="TranslationUnit.Translate(in DmaRequest)"/> in lockstep with two oracles, each on
+/// its own copy of the memory: the engine's uncached walk (<see cref="TranslationUnit.Trace"/> of a second unit) and
+/// the independent <see cref="ReferenceWalker"/>; throws <see cref="OracleViolationException"/> when they disagree
+/// where the spec says they must agree.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -32,6 +34,9 @@ public sealed class DifferentialHarness
     public const int MaxTableReads = 39;
 
     private const int QwordsPerFrame = 512;
+
+    /// <summary>A small IOTLB, so that a short input already evicts and collides.</summary>
+    private static readonly TranslationUnitOptions s_options = new() { IotlbEntries = 64 };
 
     private readonly FuzzImage _image;
     private readonly bool _flushOnSelfModification;
@@ -60,8 +65,10 @@ public sealed class DifferentialHarness
         _flushOnSelfModification = flushOnSelfModification;
         Memory = image.CreateMemory();
         OracleMemory = Memory.Clone();
-        Unit = image.CreateUnit(Memory);
-        Oracle = image.CreateUnit(OracleMemory);
+        ReferenceMemory = Memory.Clone();
+        Unit = image.CreateUnit(Memory, s_options);
+        Oracle = image.CreateUnit(OracleMemory, s_options);
+        Reference = new ReferenceWalker(ReferenceMemory, image.Profile, Unit.RootTableAddress, image.Mode, image.TranslationEnabled);
         for (var f = 0; f < FuzzImage.RamFrames; f++)
         {
             Memory.GetFrame((ulong)f).CopyTo(_shadow.AsSpan(f * QwordsPerFrame, QwordsPerFrame));
@@ -76,6 +83,12 @@ public sealed class DifferentialHarness
 
     /// <summary>The oracle's memory.</summary>
     public SparsePhysicalMemory OracleMemory { get; }
+
+    /// <summary>The reference walker's memory.</summary>
+    public SparsePhysicalMemory ReferenceMemory { get; }
+
+    /// <summary>The independent reference walker (Tests/Reference).</summary>
+    public ReferenceWalker Reference { get; }
 
     /// <summary>The unit under test (cached translation).</summary>
     public TranslationUnit Unit { get; }
@@ -115,6 +128,7 @@ public sealed class DifferentialHarness
         var expected = trace.Result;
         Record(trace);
         CheckBounded("uncached", request, expected);
+        var reference = Reference.Translate(request);
 
         var faultsBefore = _observedFaults;
         TranslationResult actual;
@@ -140,7 +154,12 @@ public sealed class DifferentialHarness
         {
             Compared++;
             CompareResults(request, expected, actual, trace);
-            CompareMemories(request, trace);
+            CompareMemories(request, trace, Memory, OracleMemory, "cached walk", "uncached walk");
+            if (ReferenceResult.FromEngine(expected) != reference)
+            {
+                throw Violation(request, $"reference walker gave {reference}, engine's uncached walk {expected}", trace);
+            }
+            CompareMemories(request, trace, OracleMemory, ReferenceMemory, "uncached walk", "reference walker");
         }
         AbsorbEngineWrites();
     }
@@ -156,6 +175,7 @@ public sealed class DifferentialHarness
         var old = Memory.Read64(address);
         Memory.Write64(address, value);
         OracleMemory.Write64(address, value);
+        ReferenceMemory.Write64(address, value);
         _shadow[(int)(address >> 3)] = value;
         if (old != value)
         {
@@ -425,15 +445,21 @@ public sealed class DifferentialHarness
             {
                 frame.CopyTo(oracle);
             }
+            var reference = ReferenceMemory.GetFrame((ulong)f);
+            if (!reference.SequenceEqual(frame))
+            {
+                frame.CopyTo(reference);
+            }
         }
     }
 
-    private void CompareMemories(in DmaRequest request, WalkTrace trace)
+    private void CompareMemories(in DmaRequest request, WalkTrace trace, SparsePhysicalMemory left, SparsePhysicalMemory right,
+        string leftName, string rightName)
     {
         for (var f = 0; f < FuzzImage.RamFrames; f++)
         {
-            var frame = Memory.GetFrame((ulong)f);
-            var oracle = OracleMemory.GetFrame((ulong)f);
+            var frame = left.GetFrame((ulong)f);
+            var oracle = right.GetFrame((ulong)f);
             if (frame.SequenceEqual(oracle))
             {
                 continue;
@@ -444,7 +470,7 @@ public sealed class DifferentialHarness
                 {
                     var address = ((ulong)f << 12) + ((ulong)i * 8);
                     throw Violation(request,
-                        $"memory differs at 0x{address:x}: cached walk left 0x{frame[i]:x16}, uncached walk 0x{oracle[i]:x16}", trace);
+                        $"memory differs at 0x{address:x}: {leftName} left 0x{frame[i]:x16}, {rightName} 0x{oracle[i]:x16}", trace);
                 }
             }
         }

@@ -194,9 +194,9 @@ public sealed class FuzzImage
     }
 
     /// <summary>A unit over <paramref name="memory"/> programmed as the header says.</summary>
-    public TranslationUnit CreateUnit(IPhysicalMemory memory)
+    public TranslationUnit CreateUnit(IPhysicalMemory memory, TranslationUnitOptions? options = null)
     {
-        var unit = new TranslationUnit(memory, Profile);
+        var unit = new TranslationUnit(memory, Profile, options);
         unit.SetRootTable(RootTableAddress, Mode);
         unit.TranslationEnabled = TranslationEnabled;
         return unit;
