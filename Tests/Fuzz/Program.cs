@@ -59,5 +59,6 @@ return 0;
 static int RunTarget(string target, ReadOnlySpan<byte> input, Action<string>? log = null) => target switch
 {
     FuzzTargets.Translate => FuzzTargets.RunTranslate(input, log),
+    FuzzTargets.Invalidate => FuzzTargets.RunInvalidate(input, log),
     _ => FuzzTargets.RunQueue(input, log),
 };

@@ -13,7 +13,7 @@ cd "$(dirname "$0")/../.."
 root=$(pwd)
 out=${FUZZ_OUT:-$root/fuzz-out}
 bin=$out/bin
-targets=(translate queue)
+targets=(translate invalidate queue)
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 
 usage() {

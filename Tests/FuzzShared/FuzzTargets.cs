@@ -12,11 +12,14 @@ public static class FuzzTargets
     /// <summary>Cached translation against the uncached walk.</summary>
     public const string Translate = "translate";
 
-    /// <summary>Table updates and invalidations against the uncached walk.</summary>
+    /// <summary>Table updates and invalidations through the C# API, against the uncached walk.</summary>
+    public const string Invalidate = "invalidate";
+
+    /// <summary>Register and invalidation-queue traffic through the register file, against its invariants.</summary>
     public const string Queue = "queue";
 
     /// <summary>Every target, in the order a smoke run takes them.</summary>
-    public static IReadOnlyList<string> All { get; } = [Translate, Queue];
+    public static IReadOnlyList<string> All { get; } = [Translate, Invalidate, Queue];
 
     /// <summary>Runs <paramref name="input"/> through <paramref name="target"/>.</summary>
     public static void Run(string target, ReadOnlySpan<byte> input)
@@ -25,6 +28,9 @@ public static class FuzzTargets
         {
             case Translate:
                 RunTranslate(input);
+                break;
+            case Invalidate:
+                RunInvalidate(input);
                 break;
             case Queue:
                 RunQueue(input);
@@ -51,26 +57,26 @@ public static class FuzzTargets
     }
 
     /// <summary>
-    /// Target (b): table writes, invalidations (valid or not) and probe translations; an invalid invalidation may
+    /// Target (b1): table writes, invalidations (valid or not) and probe translations; an invalid invalidation may
     /// only throw <see cref="ArgumentException"/>, and once every table change has had its covering invalidation the
     /// probes' cached results must equal the uncached walk (every probe runs after each invalidation that leaves
     /// nothing stale; explicit probe operations run at any time and fill the caches, stale or not).
     /// </summary>
     /// <returns>Requests whose results were compared.</returns>
-    public static int RunQueue(ReadOnlySpan<byte> input, Action<string>? log = null)
+    public static int RunInvalidate(ReadOnlySpan<byte> input, Action<string>? log = null)
     {
-        var (image, ops) = QueueInput.Decode(input);
+        var (image, ops) = InvalidateInput.Decode(input);
         var harness = new DifferentialHarness(image, flushOnSelfModification: false) { Log = log };
         foreach (var op in ops)
         {
             switch (op.Kind)
             {
-                case QueueOpKind.Write:
+                case InvalidateOpKind.Write:
                     log?.Invoke($"write 0x{op.Address:x} {(op.Xor ? "^=" : "=")} 0x{op.Value:x}");
                     var value = op.Xor && harness.Memory.TryRead64(op.Address, out var old) ? old ^ op.Value : op.Value;
                     harness.Write(op.Address, value);
                     break;
-                case QueueOpKind.Invalidate:
+                case InvalidateOpKind.Invalidate:
                     log?.Invoke($"invalidate {op.Invalidation}");
                     // Probing while something is stale would only fill the caches from stale structures; the check is
                     // that once software has issued every covering invalidation, nothing stale is left.
@@ -79,8 +85,8 @@ public static class FuzzTargets
                         ProbeAll(harness);
                     }
                     break;
-                case QueueOpKind.ProbeOne:
-                    harness.Probe(QueueInput.Probes[op.Probe]);
+                case InvalidateOpKind.ProbeOne:
+                    harness.Probe(InvalidateInput.Probes[op.Probe]);
                     break;
                 default:
                     ProbeAll(harness);
@@ -90,9 +96,16 @@ public static class FuzzTargets
         return harness.Compared;
     }
 
+    /// <summary>
+    /// Target (b): register and invalidation-queue traffic through <see cref="Hardware.RemappingHardwareUnit"/>; no
+    /// access may throw and the register state must stay self-consistent (see <see cref="QueueRegisterInput"/>).
+    /// </summary>
+    /// <returns>Operations executed.</returns>
+    public static int RunQueue(ReadOnlySpan<byte> input, Action<string>? log = null) => QueueRegisterInput.Run(input, log);
+
     private static void ProbeAll(DifferentialHarness harness)
     {
-        foreach (var probe in QueueInput.Probes)
+        foreach (var probe in InvalidateInput.Probes)
         {
             harness.Probe(probe);
         }

@@ -15,7 +15,8 @@ public static class SeedCorpus
     public static IReadOnlyList<(string Name, byte[] Bytes)> For(string target) => target switch
     {
         FuzzTargets.Translate => TranslateSeeds(),
-        FuzzTargets.Queue => QueueSeeds(),
+        FuzzTargets.Invalidate => InvalidateSeeds(),
+        FuzzTargets.Queue => QueueRegisterInput.Seeds(),
         _ => throw new ArgumentException($"Unknown fuzz target '{target}'.", nameof(target)),
     };
 
@@ -148,7 +149,7 @@ public static class SeedCorpus
         ];
     }
 
-    private static List<(string, byte[])> QueueSeeds()
+    private static List<(string, byte[])> InvalidateSeeds()
     {
         var scalable = ScalableImage();
         var table1 = PasidTableEntry.AddressOf(FuzzImage.PasidTable, 1);
@@ -156,46 +157,46 @@ public static class SeedCorpus
         var legacyContext0 = FuzzImage.ContextEntryAddress(FuzzImage.Devices[0], scalable: false);
         var scalableOps = new[]
         {
-            QueueInput.EncodeProbe(),
+            InvalidateInput.EncodeProbe(),
             // PASID 1 moves from FS tables P4 to P9 (5-level) and domain 11 to 14: PASID-selective, then IOTLB.
-            QueueInput.EncodeWrite(true, table1 + 16,
+            InvalidateInput.EncodeWrite(true, table1 + 16,
                 PasidTableEntry.FirstStage(14, P(9), FirstStagePagingMode.FiveLevel, supervisorRequests: true).Q2),
-            QueueInput.EncodeWrite(true, table1 + 8, PasidTableEntry.FirstStage(14, P(9)).Q1),
-            QueueInput.EncodeProbe(3),
-            QueueInput.EncodeInvalidate(InvalidationRequest.PasidCachePasid(11, 1)),
-            QueueInput.EncodeInvalidate(InvalidationRequest.PasidIotlb(11, 1)),
-            QueueInput.EncodeInvalidate(InvalidationRequest.IotlbGlobal()),
+            InvalidateInput.EncodeWrite(true, table1 + 8, PasidTableEntry.FirstStage(14, P(9)).Q1),
+            InvalidateInput.EncodeProbe(3),
+            InvalidateInput.EncodeInvalidate(InvalidationRequest.PasidCachePasid(11, 1)),
+            InvalidateInput.EncodeInvalidate(InvalidationRequest.PasidIotlb(11, 1)),
+            InvalidateInput.EncodeInvalidate(InvalidationRequest.IotlbGlobal()),
             // Device 0's context loses PASIDE: device-selective context, then PASID cache and IOTLB.
-            QueueInput.EncodeWrite(true, context0, 8, xor: true),
-            QueueInput.EncodeInvalidate(InvalidationRequest.ContextCacheDevice(0, FuzzImage.Devices[0])),
-            QueueInput.EncodeInvalidate(InvalidationRequest.PasidCacheDomain(10)),
-            QueueInput.EncodeInvalidate(InvalidationRequest.PasidCacheGlobal()),
-            QueueInput.EncodeInvalidate(InvalidationRequest.IotlbGlobal()),
+            InvalidateInput.EncodeWrite(true, context0, 8, xor: true),
+            InvalidateInput.EncodeInvalidate(InvalidationRequest.ContextCacheDevice(0, FuzzImage.Devices[0])),
+            InvalidateInput.EncodeInvalidate(InvalidationRequest.PasidCacheDomain(10)),
+            InvalidateInput.EncodeInvalidate(InvalidationRequest.PasidCacheGlobal()),
+            InvalidateInput.EncodeInvalidate(InvalidationRequest.IotlbGlobal()),
             // A leaf changes: page-selective IOTLB, then global.
-            QueueInput.EncodeWrite(true, P(3) + 8, SecondStageEntry.Leaf(0x9000, PageSize.Size4K).Value),
-            QueueInput.EncodeInvalidate(InvalidationRequest.IotlbPage(10, 0x1000)),
-            QueueInput.EncodeInvalidate(InvalidationRequest.IotlbGlobal()),
-            QueueInput.EncodeInvalidate(InvalidationRequest.DeviceTlb(FuzzImage.Devices[0], 0x1000)),
-            QueueInput.EncodeInvalidate(InvalidationRequest.PasidDeviceTlb(FuzzImage.Devices[1], 1, 0x1000)),
-            QueueInput.EncodeInvalidate(new InvalidationRequest(InvalidationKind.InterruptEntryCache)),
-            QueueInput.EncodeInvalidate(InvalidationRequest.IotlbPage(10, 0, addressMask: 40)),
-            QueueInput.EncodeInvalidate(InvalidationRequest.PasidCachePasid(10, 1u << 20)),
+            InvalidateInput.EncodeWrite(true, P(3) + 8, SecondStageEntry.Leaf(0x9000, PageSize.Size4K).Value),
+            InvalidateInput.EncodeInvalidate(InvalidationRequest.IotlbPage(10, 0x1000)),
+            InvalidateInput.EncodeInvalidate(InvalidationRequest.IotlbGlobal()),
+            InvalidateInput.EncodeInvalidate(InvalidationRequest.DeviceTlb(FuzzImage.Devices[0], 0x1000)),
+            InvalidateInput.EncodeInvalidate(InvalidationRequest.PasidDeviceTlb(FuzzImage.Devices[1], 1, 0x1000)),
+            InvalidateInput.EncodeInvalidate(new InvalidationRequest(InvalidationKind.InterruptEntryCache)),
+            InvalidateInput.EncodeInvalidate(InvalidationRequest.IotlbPage(10, 0, addressMask: 40)),
+            InvalidateInput.EncodeInvalidate(InvalidationRequest.PasidCachePasid(10, 1u << 20)),
         };
         var legacyOps = new[]
         {
-            QueueInput.EncodeProbe(),
+            InvalidateInput.EncodeProbe(),
             // Device 0 moves to domain 5 and the 3-level tables: domain-selective context, then IOTLB.
-            QueueInput.EncodeWrite(false, legacyContext0 + 8, ContextEntry.Create(5, 1, P(1)).High),
-            QueueInput.EncodeWrite(false, legacyContext0, ContextEntry.Create(5, 1, P(1)).Low),
-            QueueInput.EncodeInvalidate(InvalidationRequest.IotlbDomain(1)),
-            QueueInput.EncodeInvalidate(new InvalidationRequest(InvalidationKind.ContextCacheDomain, 1)),
-            QueueInput.EncodeInvalidate(InvalidationRequest.IotlbGlobal()),
-            QueueInput.EncodeWrite(false, FuzzImage.RootTable + 16, 0),
-            QueueInput.EncodeInvalidate(InvalidationRequest.ContextCacheDevice(4, FuzzImage.Devices[3], functionMask: 3)),
-            QueueInput.EncodeInvalidate(InvalidationRequest.IotlbGlobal()),
-            QueueInput.EncodeInvalidate(InvalidationRequest.PasidCacheGlobal()),
-            QueueInput.EncodeInvalidate(new InvalidationRequest(InvalidationKind.ContextCacheDevice, FunctionMask: 5)),
-            QueueInput.EncodeInvalidate(InvalidationRequest.ContextCacheGlobal()),
+            InvalidateInput.EncodeWrite(false, legacyContext0 + 8, ContextEntry.Create(5, 1, P(1)).High),
+            InvalidateInput.EncodeWrite(false, legacyContext0, ContextEntry.Create(5, 1, P(1)).Low),
+            InvalidateInput.EncodeInvalidate(InvalidationRequest.IotlbDomain(1)),
+            InvalidateInput.EncodeInvalidate(new InvalidationRequest(InvalidationKind.ContextCacheDomain, 1)),
+            InvalidateInput.EncodeInvalidate(InvalidationRequest.IotlbGlobal()),
+            InvalidateInput.EncodeWrite(false, FuzzImage.RootTable + 16, 0),
+            InvalidateInput.EncodeInvalidate(InvalidationRequest.ContextCacheDevice(4, FuzzImage.Devices[3], functionMask: 3)),
+            InvalidateInput.EncodeInvalidate(InvalidationRequest.IotlbGlobal()),
+            InvalidateInput.EncodeInvalidate(InvalidationRequest.PasidCacheGlobal()),
+            InvalidateInput.EncodeInvalidate(new InvalidationRequest(InvalidationKind.ContextCacheDevice, FunctionMask: 5)),
+            InvalidateInput.EncodeInvalidate(InvalidationRequest.ContextCacheGlobal()),
         };
         return
         [

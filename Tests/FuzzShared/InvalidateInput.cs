@@ -2,8 +2,8 @@ using System.Buffers.Binary;
 
 namespace VtdEngine.Fuzzing;
 
-/// <summary>What one decoded operation of the queue target does.</summary>
-public enum QueueOpKind : byte
+/// <summary>What one decoded operation of the invalidate target does.</summary>
+public enum InvalidateOpKind : byte
 {
     /// <summary>Software writes one image qword (a table update).</summary>
     Write,
@@ -18,17 +18,17 @@ public enum QueueOpKind : byte
     ProbeAll,
 }
 
-/// <summary>One decoded operation of the queue target.</summary>
+/// <summary>One decoded operation of the invalidate target.</summary>
 /// <param name="Kind">What it does.</param>
-/// <param name="Address">Qword written (<see cref="QueueOpKind.Write"/>).</param>
+/// <param name="Address">Qword written (<see cref="InvalidateOpKind.Write"/>).</param>
 /// <param name="Value">Value written, or XOR-ed into the old value when <paramref name="Xor"/>.</param>
 /// <param name="Xor">Whether <paramref name="Value"/> is a bit-flip mask.</param>
-/// <param name="Invalidation">The descriptor (<see cref="QueueOpKind.Invalidate"/>).</param>
-/// <param name="Probe">Probe index (<see cref="QueueOpKind.ProbeOne"/>).</param>
-public readonly record struct QueueOp(QueueOpKind Kind, ulong Address, ulong Value, bool Xor, InvalidationRequest Invalidation, int Probe);
+/// <param name="Invalidation">The descriptor (<see cref="InvalidateOpKind.Invalidate"/>).</param>
+/// <param name="Probe">Probe index (<see cref="InvalidateOpKind.ProbeOne"/>).</param>
+public readonly record struct InvalidateOp(InvalidateOpKind Kind, ulong Address, ulong Value, bool Xor, InvalidationRequest Invalidation, int Probe);
 
 /// <summary>
-/// "Input bytes → image + operations" for the queue target: a <see cref="FuzzImage"/> followed by 12-byte operations
+/// "Input bytes → image + operations" for the invalidate target: a <see cref="FuzzImage"/> followed by 12-byte operations
 /// that update tables, invalidate and translate, driving <see cref="TranslationUnit.Invalidate(in InvalidationRequest)"/>.
 /// </summary>
 /// <remarks>
@@ -37,7 +37,7 @@ public readonly record struct QueueOp(QueueOpKind Kind, ulong Address, ulong Val
 /// b2..b3 = DID, b4..b6 = PASID (24 bits, so some exceed 20), b7..b8 = source-id, b9 = [4 S][3 IH][2:0 FM (4..7
 /// invalid)], b10 = AM, b11 = page (bit 7 set: near the probes' second address). ProbeOne: b1 = probe index.
 /// </remarks>
-public static class QueueInput
+public static class InvalidateInput
 {
     /// <summary>Bytes per operation.</summary>
     public const int OpBytes = 12;
@@ -49,10 +49,10 @@ public static class QueueInput
     public static IReadOnlyList<FuzzRequest> Probes { get; } = BuildProbes();
 
     /// <summary>Decodes an input.</summary>
-    public static (FuzzImage Image, List<QueueOp> Ops) Decode(ReadOnlySpan<byte> input)
+    public static (FuzzImage Image, List<InvalidateOp> Ops) Decode(ReadOnlySpan<byte> input)
     {
         var image = FuzzImage.Decode(input, out var rest);
-        var ops = new List<QueueOp>();
+        var ops = new List<InvalidateOp>();
         while (rest.Length >= OpBytes && ops.Count < MaxOps)
         {
             ops.Add(DecodeOp(rest[..OpBytes], image));
@@ -62,15 +62,15 @@ public static class QueueInput
     }
 
     /// <summary>Decodes one operation.</summary>
-    public static QueueOp DecodeOp(ReadOnlySpan<byte> b, FuzzImage image)
+    public static InvalidateOp DecodeOp(ReadOnlySpan<byte> b, FuzzImage image)
     {
-        switch ((QueueOpKind)(b[0] & 3))
+        switch ((InvalidateOpKind)(b[0] & 3))
         {
-            case QueueOpKind.Write:
+            case InvalidateOpKind.Write:
                 var slot = b[1] % image.SlotAddresses.Count;
-                return new QueueOp(QueueOpKind.Write, image.SlotAddresses[slot], BinaryPrimitives.ReadUInt64LittleEndian(b[2..10]),
+                return new InvalidateOp(InvalidateOpKind.Write, image.SlotAddresses[slot], BinaryPrimitives.ReadUInt64LittleEndian(b[2..10]),
                     (b[10] & 1) != 0, default, 0);
-            case QueueOpKind.Invalidate:
+            case InvalidateOpKind.Invalidate:
                 var page = (b[11] & 0x80) != 0 ? 0x4020_0000UL + ((ulong)(b[11] & 0x7F) << 12) : (ulong)b[11] << 12;
                 var request = new InvalidationRequest(
                     (InvalidationKind)(b[1] & 0xF),
@@ -82,11 +82,11 @@ public static class QueueInput
                     AddressMask: b[10],
                     InvalidationHint: (b[9] & 8) != 0,
                     SizeBit: (b[9] & 0x10) != 0);
-                return new QueueOp(QueueOpKind.Invalidate, 0, 0, false, request, 0);
-            case QueueOpKind.ProbeOne:
-                return new QueueOp(QueueOpKind.ProbeOne, 0, 0, false, default, b[1] % Probes.Count);
+                return new InvalidateOp(InvalidateOpKind.Invalidate, 0, 0, false, request, 0);
+            case InvalidateOpKind.ProbeOne:
+                return new InvalidateOp(InvalidateOpKind.ProbeOne, 0, 0, false, default, b[1] % Probes.Count);
             default:
-                return new QueueOp(QueueOpKind.ProbeAll, 0, 0, false, default, 0);
+                return new InvalidateOp(InvalidateOpKind.ProbeAll, 0, 0, false, default, 0);
         }
     }
 
@@ -108,7 +108,7 @@ public static class QueueInput
             throw new ArgumentException($"0x{address:x} is not an encodable image slot.", nameof(address));
         }
         var bytes = new byte[OpBytes];
-        bytes[0] = (byte)QueueOpKind.Write;
+        bytes[0] = (byte)InvalidateOpKind.Write;
         bytes[1] = (byte)slot;
         BinaryPrimitives.WriteUInt64LittleEndian(bytes.AsSpan(2, 8), value);
         bytes[10] = (byte)(xor ? 1 : 0);
@@ -119,7 +119,7 @@ public static class QueueInput
     public static byte[] EncodeInvalidate(in InvalidationRequest request)
     {
         var bytes = new byte[OpBytes];
-        bytes[0] = (byte)QueueOpKind.Invalidate;
+        bytes[0] = (byte)InvalidateOpKind.Invalidate;
         bytes[1] = (byte)request.Kind;
         BinaryPrimitives.WriteUInt16LittleEndian(bytes.AsSpan(2, 2), request.DomainId);
         bytes[4] = (byte)request.Pasid;
@@ -136,7 +136,7 @@ public static class QueueInput
     public static byte[] EncodeProbe(int index = -1)
     {
         var bytes = new byte[OpBytes];
-        bytes[0] = (byte)(index < 0 ? QueueOpKind.ProbeAll : QueueOpKind.ProbeOne);
+        bytes[0] = (byte)(index < 0 ? InvalidateOpKind.ProbeAll : InvalidateOpKind.ProbeOne);
         bytes[1] = (byte)Math.Max(index, 0);
         return bytes;
     }
