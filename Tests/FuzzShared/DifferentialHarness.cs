@@ -108,8 +108,8 @@ public sealed class DifferentialHarness
 
     private bool Scalable => Unit.Mode == RootTableMode.Scalable;
 
-    /// <summary>Translates one request on both sides and checks them.</summary>
-    public void Probe(in FuzzRequest fuzzRequest)
+    /// <summary>Translates one request on every side and checks them; returns the cached translation's result.</summary>
+    public TranslationResult Probe(in FuzzRequest fuzzRequest)
     {
         var request = fuzzRequest.Request;
         if (fuzzRequest.Op == RequestOp.Relatch)
@@ -162,6 +162,7 @@ public sealed class DifferentialHarness
             CompareMemories(request, trace, OracleMemory, ReferenceMemory, "uncached walk", "reference walker");
         }
         AbsorbEngineWrites();
+        return actual;
     }
 
     /// <summary>A software write of one qword (to both memories), marking whatever caches may now be stale.</summary>
