@@ -105,13 +105,9 @@ public sealed partial class TranslationUnit
 
     /// <summary>
     /// Translates a batch, exploiting the common case of a NIC burst: consecutive requests from one (source-id, PASID)
-    /// hash the requester once, and a request to the same 4 KiB page as the previous hit reuses its entry.
+    /// hash the requester once. Each request is translated as <see cref="Translate(in DmaRequest)"/> would.
     /// </summary>
-    /// <remarks>
-    /// A batch is translated as of its start: an invalidation that completes while the batch runs may or may not affect
-    /// its later requests (as with requests in flight in hardware); every request issued after the invalidation returned
-    /// sees it. <paramref name="results"/> must be at least as long as <paramref name="requests"/>.
-    /// </remarks>
+    /// <remarks><paramref name="results"/> must be at least as long as <paramref name="requests"/>.</remarks>
     public void Translate(ReadOnlySpan<DmaRequest> requests, Span<TranslationResult> results)
     {
         if (results.Length < requests.Length)
@@ -120,46 +116,21 @@ public sealed partial class TranslationUnit
         }
         var iotlb = _caches.Iotlb;
         var key = default(IotlbKey);
-        var keySource = 0;
-        var keyPasid = 0u;
-        var haveKey = false;
-        var lastPage = ulong.MaxValue;
-        var last = default(IotlbEntry);
-        var reuses = 0;
+        var keyPasid = ~0u;
+        var keySource = -1;
         for (var i = 0; i < requests.Length; i++)
         {
             ref readonly var request = ref requests[i];
-            if (request.AddressType == AddressType.Untranslated)
+            if (request.SourceId != keySource || request.Pasid != keyPasid)
             {
-                if (!haveKey || request.SourceId != keySource || request.Pasid != keyPasid)
-                {
-                    key = new IotlbKey(request.SourceId, request.Pasid);
-                    keySource = request.SourceId;
-                    keyPasid = request.Pasid;
-                    haveKey = true;
-                    lastPage = ulong.MaxValue;
-                }
-                var page = request.Address >> 12;
-                if (page == lastPage && Permits(last, request))
-                {
-                    results[i] = Hit(last, request.Address);
-                    reuses++;
-                    continue;
-                }
-                if (iotlb.TryLookup(key, request.Address, out var entry) && Permits(entry, request))
-                {
-                    last = entry;
-                    lastPage = page;
-                    results[i] = Hit(entry, request.Address);
-                    continue;
-                }
+                key = new IotlbKey(request.SourceId, request.Pasid);
+                keySource = request.SourceId;
+                keyPasid = request.Pasid;
             }
-            results[i] = TranslateMiss(request);
-            lastPage = ulong.MaxValue;
-        }
-        if (reuses != 0)
-        {
-            _counters.Current.BatchReuses += reuses;
+            results[i] = request.AddressType == AddressType.Untranslated
+                && iotlb.TryLookup(key, request.Address, out var entry) && Permits(entry, request)
+                ? Hit(entry, request.Address)
+                : TranslateMiss(request);
         }
     }
 
@@ -167,10 +138,10 @@ public sealed partial class TranslationUnit
     public TranslationStatistics ReadStatistics()
     {
         var iotlb = _caches.Iotlb.ReadStatistics();
-        var (walks, faults, reads, invalidations, reuses) = _counters.Sum();
+        var (walks, faults, reads, invalidations) = _counters.Sum();
         return new TranslationStatistics
         {
-            IotlbHits = iotlb.Hits + reuses,
+            IotlbHits = iotlb.Hits,
             IotlbMisses = iotlb.Misses,
             Walks = walks,
             Faults = faults,

@@ -46,6 +46,7 @@ public readonly struct IotlbEntry : IEquatable<IotlbEntry>
     /// <summary>Host-physical address for <paramref name="inputAddress"/>, which must lie in this entry's page.</summary>
     /// <param name="inputAddress">The request's input address (IOVA or guest address).</param>
     /// <returns>The page frame combined with the offset of the address within the page.</returns>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public ulong Translate(ulong inputAddress) => PageFrame | (inputAddress & Size.OffsetMask());
 
     /// <inheritdoc/>

@@ -20,18 +20,17 @@ internal sealed class EngineCounters
 
     public ref Stripe Current => ref _stripes[Thread.GetCurrentProcessorId() & _mask];
 
-    public (long Walks, long Faults, long TableReads, long Invalidations, long BatchReuses) Sum()
+    public (long Walks, long Faults, long TableReads, long Invalidations) Sum()
     {
-        long walks = 0, faults = 0, reads = 0, invalidations = 0, reuses = 0;
+        long walks = 0, faults = 0, reads = 0, invalidations = 0;
         foreach (ref readonly var stripe in _stripes.AsSpan())
         {
             walks += Volatile.Read(in stripe.Walks);
             faults += Volatile.Read(in stripe.Faults);
             reads += Volatile.Read(in stripe.TableReads);
             invalidations += Volatile.Read(in stripe.Invalidations);
-            reuses += Volatile.Read(in stripe.BatchReuses);
         }
-        return (walks, faults, reads, invalidations, reuses);
+        return (walks, faults, reads, invalidations);
     }
 
     /// <summary>One processor's counters, padded to two cache lines against false sharing.</summary>
@@ -42,6 +41,5 @@ internal sealed class EngineCounters
         [FieldOffset(8)] public long Faults;
         [FieldOffset(16)] public long TableReads;
         [FieldOffset(24)] public long Invalidations;
-        [FieldOffset(32)] public long BatchReuses;
     }
 }

@@ -1,0 +1,95 @@
+using BenchmarkDotNet.Attributes;
+using VtdEngine.Perf.Sim;
+using VtdEngine.Tables;
+
+namespace VtdEngine.Perf.Benchmarks;
+
+/// <summary>
+/// Miss path: scalable-mode 4-level second-stage, first-stage and nested walks (perf-notes goals G4/G5). Requests
+/// rotate over 65,536 pages in a scattered order, so once the IOTLB exists they stay misses for any IOTLB smaller than
+/// that; <see cref="SecondStageMissAfterPageInvalidation"/> is a miss whatever the IOTLB size.
+/// </summary>
+/// <remarks>
+/// The engine is uncached today: every translation walks root, context, PASID directory and PASID table entries
+/// before the paging entries (8 reads for second-stage, 28 for nested), so the baseline is that uncached walk.
+/// </remarks>
+[MemoryDiagnoser]
+public class WalkBenchmarks
+{
+    private const uint SecondStagePasid = 1;
+    private const uint FirstStagePasid = 2;
+    private const uint NestedPasid = 3;
+    private const int Pages = 1 << 16;
+    private const int NestedPages = 1 << 12;
+
+    private TranslationUnit _unit = null!;
+    private IPhysicalMemory _memory = null!;
+    private SimDomain _secondStage = null!;
+    private int _next;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        var fixture = new EngineFixture();
+        _unit = fixture.Unit;
+        _memory = fixture.Memory;
+        _secondStage = fixture.AddDomain(1, SimStage.SecondStage, SecondStagePasid);
+        fixture.MapPages(_secondStage, Pages);
+        var firstStage = fixture.AddDomain(2, SimStage.FirstStage, FirstStagePasid);
+        fixture.MapPages(firstStage, Pages);
+
+        // Nested: guest first-stage tables live at GPA == HPA; the host second stage maps the table frames and the
+        // guest's output pages identically with 4 KiB pages, so every first-stage level costs a full 4-level walk.
+        var guest = fixture.Tables.CreateDomain(3, SimStage.FirstStage);
+        fixture.MapPages(guest, NestedPages);
+        var host = fixture.Tables.CreateDomain(4, SimStage.SecondStage);
+        var tableBytes = (ulong)fixture.Frames.InUse * 4096 + (1UL << 20);
+        fixture.MapPages(host, (int)(tableBytes >> 12), iova: SimLayout.TableBase, output: SimLayout.TableBase);
+        fixture.MapPages(host, NestedPages, iova: EngineFixture.OutputBase, output: EngineFixture.OutputBase);
+        fixture.Tables.AttachNested(EngineFixture.SourceId, NestedPasid, guest, host);
+
+        fixture.MustTranslate(Request(SecondStagePasid, Pages - 1));
+        fixture.MustTranslate(Request(FirstStagePasid, Pages - 1));
+        fixture.MustTranslate(Request(NestedPasid, NestedPages - 1));
+    }
+
+    /// <summary>Page <paramref name="index"/> of a domain's mapped range, scattered by an odd multiplier.</summary>
+    private static DmaRequest Request(uint pasid, int index) =>
+        EngineFixture.Read(pasid, EngineFixture.IovaBase + ((ulong)index << 12) + 0x40);
+
+    private int NextIndex(int pages)
+    {
+        _next = (_next + 40_503) & (pages - 1);
+        return _next;
+    }
+
+    [Benchmark(Baseline = true)]
+    public ulong SecondStageWalk() => _unit.Translate(Request(SecondStagePasid, NextIndex(Pages))).Address;
+
+    [Benchmark]
+    public ulong FirstStageWalk() => _unit.Translate(Request(FirstStagePasid, NextIndex(Pages))).Address;
+
+    [Benchmark]
+    public ulong NestedWalk() => _unit.Translate(Request(NestedPasid, NextIndex(NestedPages))).Address;
+
+    [Benchmark]
+    public ulong SecondStageMissAfterPageInvalidation()
+    {
+        var request = Request(SecondStagePasid, NextIndex(Pages));
+        _unit.Invalidate(SimPageTables.PageInvalidation(_secondStage, SecondStagePasid, request.Address & ~0xFFFUL, PageSize.Size4K));
+        return _unit.Translate(request).Address;
+    }
+
+    /// <summary>The memory model's floor: the four paging-entry reads of a second-stage walk, no checks, no context.</summary>
+    [Benchmark]
+    public ulong PagingEntryReadsOnly()
+    {
+        var iova = Request(SecondStagePasid, NextIndex(Pages)).Address;
+        var table = _secondStage.Root;
+        for (var level = 4; level >= 1; level--)
+        {
+            table = _memory.Read64(table + ((ulong)PageTableGeometry.LevelIndex(iova, level) * 8)) & 0x000F_FFFF_FFFF_F000;
+        }
+        return table;
+    }
+}
