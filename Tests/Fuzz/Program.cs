@@ -60,5 +60,6 @@ static int RunTarget(string target, ReadOnlySpan<byte> input, Action<string>? lo
 {
     FuzzTargets.Translate => FuzzTargets.RunTranslate(input, log),
     FuzzTargets.Invalidate => FuzzTargets.RunInvalidate(input, log),
-    _ => FuzzTargets.RunQueue(input, log),
+    FuzzTargets.Queue => FuzzTargets.RunQueue(input, log),
+    _ => FuzzTargets.RunOwnership(input, log),
 };

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing of the engine with SharpFuzz and AFL++ (docs/fuzzing.md).
 #
-#   Tests/Fuzz/fuzz.sh TARGET SECONDS   fuzz one target (translate | queue) for SECONDS, then print afl's statistics
+#   Tests/Fuzz/fuzz.sh TARGET SECONDS   fuzz one target (translate | invalidate | queue | ownership) for SECONDS, then print afl's statistics
 #   Tests/Fuzz/fuzz.sh --smoke [SECONDS] run every target for about SECONDS in total (default 20); fail on any crash
 #
 # Installs what it needs on a fresh machine (afl++ from Debian, the SharpFuzz.CommandLine local tool), publishes
@@ -13,7 +13,7 @@ cd "$(dirname "$0")/../.."
 root=$(pwd)
 out=${FUZZ_OUT:-$root/fuzz-out}
 bin=$out/bin
-targets=(translate invalidate queue)
+targets=(translate invalidate queue ownership)
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 
 usage() {

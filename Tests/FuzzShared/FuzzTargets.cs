@@ -18,8 +18,11 @@ public static class FuzzTargets
     /// <summary>Register and invalidation-queue traffic through the register file, against its invariants.</summary>
     public const string Queue = "queue";
 
+    /// <summary>Ownership operations against the isolation invariant.</summary>
+    public const string Ownership = "ownership";
+
     /// <summary>Every target, in the order a smoke run takes them.</summary>
-    public static IReadOnlyList<string> All { get; } = [Translate, Invalidate, Queue];
+    public static IReadOnlyList<string> All { get; } = [Translate, Invalidate, Queue, Ownership];
 
     /// <summary>Runs <paramref name="input"/> through <paramref name="target"/>.</summary>
     public static void Run(string target, ReadOnlySpan<byte> input)
@@ -34,6 +37,9 @@ public static class FuzzTargets
                 break;
             case Queue:
                 RunQueue(input);
+                break;
+            case Ownership:
+                RunOwnership(input);
                 break;
             default:
                 throw new ArgumentException($"Unknown fuzz target '{target}'.", nameof(target));
@@ -102,6 +108,10 @@ public static class FuzzTargets
     /// </summary>
     /// <returns>Operations executed.</returns>
     public static int RunQueue(ReadOnlySpan<byte> input, Action<string>? log = null) => QueueRegisterInput.Run(input, log);
+
+    /// <summary>Target (c): ownership operations; see <see cref="OwnershipInput"/>.</summary>
+    /// <returns>Probes checked.</returns>
+    public static int RunOwnership(ReadOnlySpan<byte> input, Action<string>? log = null) => OwnershipInput.Run(input, log);
 
     private static void ProbeAll(DifferentialHarness harness)
     {

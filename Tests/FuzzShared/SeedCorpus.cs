@@ -17,6 +17,7 @@ public static class SeedCorpus
         FuzzTargets.Translate => TranslateSeeds(),
         FuzzTargets.Invalidate => InvalidateSeeds(),
         FuzzTargets.Queue => QueueRegisterInput.Seeds(),
+        FuzzTargets.Ownership => OwnershipInput.Seeds(),
         _ => throw new ArgumentException($"Unknown fuzz target '{target}'.", nameof(target)),
     };
 

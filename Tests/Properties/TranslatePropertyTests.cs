@@ -63,6 +63,11 @@ public class TranslatePropertyTests
             threads: 1, print: Hex);
 
     [Fact]
+    public void MutatedOwnershipSequencesKeepDevicesIsolated() =>
+        MutatedSeeds(FuzzTargets.Ownership, 12).Sample(bytes => FuzzTargets.RunOwnership(bytes), seed: QueueSeed, iter: 150,
+            threads: 1, print: Hex);
+
+    [Fact]
     public void SeedsCompareMostRequests()
     {
         // Guards the harness itself: a seed whose requests were never compared would make the properties vacuous.
