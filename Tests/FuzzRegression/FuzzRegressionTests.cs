@@ -68,6 +68,22 @@ public class FuzzRegressionTests
         }
     }
 
+    /// <summary>
+    /// Found by the translate target (regressions/translate/iotlb-pasid-beyond-20-bits): the IOTLB key keeps 20 PASID
+    /// bits, so PASID 0x100000 hit the entry PASID 0 had filled instead of faulting SGN.10.
+    /// </summary>
+    [Fact]
+    public void IotlbDoesNotServeAPasidBeyondTwentyBits()
+    {
+        var bytes = SeedCorpus.Image(RootTableMode.Scalable, SeedCorpus.ScalableImage());
+        var harness = new DifferentialHarness(FuzzImage.Decode(bytes, out _), flushOnSelfModification: true);
+        var device = FuzzImage.Devices[1];
+        var filled = harness.Probe(new FuzzRequest(new DmaRequest(device, 0, AccessKind.Read, pasid: 0), RequestOp.Translate));
+        Assert.True(filled.IsSuccess);
+        var wide = harness.Probe(new FuzzRequest(new DmaRequest(device, 0, AccessKind.Read, pasid: 1u << 20), RequestOp.Translate));
+        Assert.Equal(FaultReason.SgnPasidBeyondPss, wide.Fault);
+    }
+
     /// <summary>Tests/Fuzz of the checkout the test assembly was built from.</summary>
     internal static string FuzzFolder()
     {
