@@ -75,18 +75,25 @@ public sealed partial class TranslationUnit
                 break;
             case InvalidationKind.IotlbGlobal:
                 _caches.Iotlb.InvalidateAll();
+                _caches.PagingStructures.InvalidateAll();
                 break;
             case InvalidationKind.IotlbDomain:
                 _caches.Iotlb.InvalidateDomain(request.DomainId);
+                _caches.PagingStructures.InvalidateDomain(request.DomainId);
                 break;
             case InvalidationKind.IotlbPage:
                 _caches.Iotlb.InvalidatePagesInDomain(request.DomainId, request.Address, request.AddressMask);
+                _caches.PagingStructures.InvalidatePagesInDomain(request.DomainId, request.Address, request.AddressMask,
+                    request.InvalidationHint);
                 break;
             case InvalidationKind.PasidIotlbPasid:
                 _caches.Iotlb.InvalidatePasid(request.DomainId, request.Pasid);
+                _caches.PagingStructures.InvalidatePasid(request.DomainId, request.Pasid);
                 break;
             case InvalidationKind.PasidIotlbPage:
                 _caches.Iotlb.InvalidatePagesInPasid(request.DomainId, request.Pasid, request.Address, request.AddressMask);
+                _caches.PagingStructures.InvalidatePagesInPasid(request.DomainId, request.Pasid, request.Address,
+                    request.AddressMask, request.InvalidationHint);
                 break;
             default:
                 break;

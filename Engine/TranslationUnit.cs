@@ -14,7 +14,7 @@ public sealed partial class TranslationUnit
         Memory = memory ?? throw new ArgumentNullException(nameof(memory));
         Profile = (profile ?? CapabilityProfile.Default).Validate();
         Options = options ?? TranslationUnitOptions.Default;
-        _caches = new TranslationCaches(Options.IotlbEntries);
+        _caches = new TranslationCaches(Options.IotlbEntries, Options.PagingStructureEntries);
         _walker = new Walker(memory, Profile, _caches);
         _uncachedWalker = new Walker(memory, Profile, caches: null);
     }

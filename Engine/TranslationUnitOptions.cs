@@ -8,4 +8,7 @@ public sealed record TranslationUnitOptions
 
     /// <summary>IOTLB entries; rounded up to a power of two, at least 64.</summary>
     public int IotlbEntries { get; init; } = 32 * 1024;
+
+    /// <summary>Paging-structure-cache entries (each covers a 2 MiB region of one address space); at least 64.</summary>
+    public int PagingStructureEntries { get; init; } = 4 * 1024;
 }

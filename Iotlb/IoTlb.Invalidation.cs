@@ -40,6 +40,23 @@ public sealed partial class IoTlb
     }
 
     /// <summary>
+    /// Every first-stage and nested entry of <paramref name="domainId"/>, and nothing else: the part of a
+    /// page-selective-within-domain invalidation that paging-structure caches honour even when IH=1 (VT-d Table 23). O(1).
+    /// </summary>
+    /// <param name="domainId">The DID.</param>
+    public void InvalidateFirstStageInDomain(ushort domainId)
+    {
+        uint stamp = BeginInvalidation();
+        if (stamp != 0)
+        {
+            RaiseTo(ref _domains[domainId].FirstStage, stamp);
+            EndInvalidation(footprint: 1, stamp);
+        }
+
+        Stripe().DomainPageInvalidations++;
+    }
+
+    /// <summary>
     /// Page-selective-within-domain IOTLB invalidation: legacy, second-stage and pass-through entries of
     /// <paramref name="domainId"/> whose page overlaps the range, and every first-stage and nested entry of the domain.
     /// </summary>

@@ -19,7 +19,7 @@ namespace VtdEngine.Iotlb;
 /// </para>
 /// <para>
 /// <b>Set choice.</b> Invalidations carry a DID and an address but no source id, so the page number alone picks a group
-/// of <see cref="GroupSize"/> sets, and the (source id, PASID) hash picks the set inside the group. Lookups touch one
+/// of <see cref="GroupSize"/> sets, and the (source id, PASID) hash mixed with the page picks the set inside it. Lookups touch one
 /// set; page-selective invalidation visits the whole group.
 /// </para>
 /// <para>
@@ -285,9 +285,12 @@ public sealed partial class IoTlb
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static ulong MakeTag(ulong page, ulong keyHash) => (page << 19) | ((keyHash >> 46) << 1) | 1;
 
-    /// <summary>Group from the page number (Fibonacci hashing), set within the group from high (well-mixed) bits of the key hash.</summary>
+    /// <summary>
+    /// Group from the page number (Fibonacci hashing); set within the group from the key hash mixed with the low page
+    /// bits, so one requester's consecutive pages spread over the whole group rather than one set of it.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private int SetIndex(ulong page, ulong keyHash) => GroupBase(page) + (int)((keyHash >> 40) & (GroupSize - 1));
+    private int SetIndex(ulong page, ulong keyHash) => GroupBase(page) + (int)(((keyHash >> 40) ^ page) & (GroupSize - 1));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private int GroupBase(ulong page) => (int)((page * GoldenRatio) >> _groupShift) * GroupSize;

@@ -3,14 +3,16 @@ using VtdEngine.Iotlb;
 namespace VtdEngine;
 
 /// <summary>
-/// The unit's translation caches: the IOTLB in front of everything, and the context and PASID caches in front of the walker, sharing one set of
+/// The unit's translation caches: the IOTLB in front of everything; the context, PASID and paging-structure caches in
+/// front of the walker, sharing one set of
 /// each with its own invalidation stamps so that invalidating one never empties the other (VT-d §6.1–6.2).
 /// </summary>
 internal sealed class TranslationCaches
 {
-    public TranslationCaches(int iotlbEntries)
+    public TranslationCaches(int iotlbEntries, int pagingStructureEntries)
     {
         Iotlb = new IoTlb(iotlbEntries);
+        PagingStructures = new PagingStructureCache(pagingStructureEntries);
         ContextStamps = new InvalidationStamps();
         PasidStamps = new InvalidationStamps();
         Contexts = new ContextCache(ContextStamps);
@@ -18,6 +20,8 @@ internal sealed class TranslationCaches
     }
 
     public IoTlb Iotlb { get; }
+
+    public PagingStructureCache PagingStructures { get; }
 
     public InvalidationStamps ContextStamps { get; }
 
@@ -28,7 +32,7 @@ internal sealed class TranslationCaches
     public PasidCache Pasids { get; }
 
     /// <summary>Fill stamps for a miss, taken before any table is read.</summary>
-    public FillStamps BeginFill() => new(ContextStamps.BeginFill(), PasidStamps.BeginFill(), Iotlb.BeginFill());
+    public FillStamps BeginFill() => new(ContextStamps.BeginFill(), PasidStamps.BeginFill(), Iotlb.BeginFill(), PagingStructures.BeginFill());
 
     /// <summary>Drops everything every cache holds.</summary>
     public void InvalidateAll()
@@ -36,8 +40,9 @@ internal sealed class TranslationCaches
         ContextStamps.InvalidateAll();
         PasidStamps.InvalidateAll();
         Iotlb.InvalidateAll();
+        PagingStructures.InvalidateAll();
     }
 }
 
 /// <summary>The stamps one miss fills its cache entries with.</summary>
-internal readonly record struct FillStamps(long Context, long Pasid, uint Iotlb);
+internal readonly record struct FillStamps(long Context, long Pasid, uint Iotlb, uint PagingStructures);

@@ -31,7 +31,21 @@ internal sealed partial class Walker
         var leafTable = default(StageWalk);
         var output = 0UL;
         var size = PageSize.Size4K;
-        for (var level = levels; level >= 1; level--)
+        var level = levels;
+        // Nested first-stage tables are GPAs whose second-stage checks a cached table would skip, so only
+        // first-stage-only walks use the first-stage paging-structure cache (tagged DID and PASID).
+        var structures = nested ? null : _caches?.PagingStructures;
+        var identity = structures is null ? 0
+            : PagingStructureCache.Identity(table, state.TagPasid, false, entry.ExtendedAccessedFlagEnable, snoop);
+        if (structures is not null
+            && structures.TryLookup(firstStage: true, entry.DomainId, identity, request.Address, out var cached, out var upperRights))
+        {
+            level = 1;
+            table = cached;
+            writable = (upperRights & AccessRights.Write) != 0;
+            user = (upperRights & AccessRights.User) != 0;
+        }
+        for (; level >= 1; level--)
         {
             var tableWalk = default(StageWalk);
             var tableAddress = table;
@@ -42,7 +56,7 @@ internal sealed partial class Walker
                     return Fault(ref state, FaultReason.SfsAddressBeyondLimit);
                 }
                 tableWalk = WalkSecondStage(ref state, entry.SecondStagePointer, entry.AddressWidth, accessedDirty, snoop,
-                    table, AccessKind.Read, scalable: true);
+                    table, AccessKind.Read, scalable: true, entry.DomainId);
                 if (tableWalk.Fault != FaultReason.None)
                 {
                     return Fault(ref state, tableWalk.Fault);
@@ -108,6 +122,12 @@ internal sealed partial class Walker
                 break;
             }
             table = pte.Address(level, _profile.HostAddressWidth);
+            if (level == 2)
+            {
+                structures?.Fill(firstStage: true, entry.DomainId, identity, state.TagPasid, request.Address, table,
+                    AccessRights.Read | (writable ? AccessRights.Write : 0) | (user ? AccessRights.User : 0),
+                    state.Stamps.PagingStructures);
+            }
         }
 
         // VT-d §3.6.1: user requests need U/S at every level, and R/W for writes; supervisor writes need R/W only with WPE.
@@ -126,7 +146,7 @@ internal sealed partial class Walker
         if (nested)
         {
             var final = WalkSecondStage(ref state, entry.SecondStagePointer, entry.AddressWidth, accessedDirty, snoop,
-                output, request.Access, scalable: true);
+                output, request.Access, scalable: true, entry.DomainId);
             if (final.Fault != FaultReason.None)
             {
                 return Fault(ref state, final.Fault);

@@ -253,7 +253,7 @@ internal sealed partial class Walker
         var snoop = WalkSnoops(entry);
         var accessedDirty = entry.SecondStageAccessedDirtyEnable;
         var walk = WalkSecondStage(ref state, entry.SecondStagePointer, entry.AddressWidth, accessedDirty, snoop,
-            request.Address, request.Access, scalable: true);
+            request.Address, request.Access, scalable: true, entry.DomainId);
         if (walk.Fault != FaultReason.None)
         {
             return Fault(ref state, walk.Fault);

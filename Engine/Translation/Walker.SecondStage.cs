@@ -22,13 +22,24 @@ internal sealed partial class Walker
     /// nested translation judges the same rights with different fault codes.
     /// </summary>
     private StageWalk WalkSecondStage(ref WalkState state, ulong root, int aw, bool accessedDirty, bool snoop,
-        ulong input, AccessKind access, bool scalable)
+        ulong input, AccessKind access, bool scalable, ushort domainId)
     {
         var levels = PageTableGeometry.LevelsForAddressWidth(aw);
+        var level = levels;
         var table = root;
         var readable = true;
         var writable = true;
-        for (var level = levels; level >= 1; level--)
+        var structures = _caches?.PagingStructures;
+        var identity = structures is null ? 0 : PagingStructureCache.Identity(root, 0, accessedDirty, false, snoop);
+        if (structures is not null && structures.TryLookup(firstStage: false, domainId, identity, input, out var cached, out var upper))
+        {
+            // VT-d §6.2.4: start from the cached level-1 table with the rights of the levels above it.
+            level = 1;
+            table = cached;
+            readable = (upper & AccessRights.Read) != 0;
+            writable = (upper & AccessRights.Write) != 0;
+        }
+        for (; level >= 1; level--)
         {
             var entryAddress = table + ((ulong)PageTableGeometry.LevelIndex(input, level) * 8);
             var frame = _memory.GetFrame(entryAddress >> 12);
@@ -88,6 +99,11 @@ internal sealed partial class Walker
                 };
             }
             table = entry.Address(level, _profile.HostAddressWidth);
+            if (level == 2)
+            {
+                structures?.Fill(firstStage: false, domainId, identity, 0, input, table,
+                    (readable ? AccessRights.Read : 0) | (writable ? AccessRights.Write : 0), state.Stamps.PagingStructures);
+            }
         }
         throw new InvalidOperationException("Unreachable: level 1 is always a leaf.");
     }

@@ -155,7 +155,7 @@ internal sealed partial class Walker
             return Fault(ref state, FaultReason.LgnAddressBeyondLimit);
         }
         var walk = WalkSecondStage(ref state, context.SecondStagePointer, aw, accessedDirty: false, snoop: true,
-            request.Address, request.Access, scalable: false);
+            request.Address, request.Access, scalable: false, context.DomainId);
         if (walk.Fault != FaultReason.None)
         {
             return walk.Fault is FaultReason.LgnNoRead or FaultReason.LgnNoWrite

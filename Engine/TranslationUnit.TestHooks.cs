@@ -1,0 +1,10 @@
+using VtdEngine.Iotlb;
+
+namespace VtdEngine;
+
+/// <summary>Internal views for tests and benchmarks; not part of the engine's contract.</summary>
+public sealed partial class TranslationUnit
+{
+    /// <summary>The IOTLB's counters, so cache tests can check that they exercised hits and not only misses.</summary>
+    internal IotlbStatistics IotlbStatisticsForTest => _caches.Iotlb.ReadStatistics();
+}
