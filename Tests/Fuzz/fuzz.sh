@@ -7,7 +7,7 @@
 # Installs what it needs on a fresh machine (afl++ from Debian, the SharpFuzz.CommandLine local tool), publishes
 # Tests/Fuzz to fuzz-out/bin, instruments VtdEngine.dll, VtdEngine.Tables.dll and VtdEngine.Iotlb.dll there, and
 # runs afl-fuzz from the committed seeds in Tests/Fuzz/corpus/TARGET. Findings go to fuzz-out/findings/TARGET
-# (git-ignored). Set FUZZ_RESUME=1 to continue an earlier run of the same target instead of starting afresh.
+# (fuzz-out/smoke/TARGET for --smoke; git-ignored). Set FUZZ_RESUME=1 to continue an earlier run of the same target instead of starting afresh.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
@@ -46,7 +46,7 @@ stat() { sed -n "s/^$1 *: *//p" "$2"; }
 # fuzz TARGET SECONDS: one afl-fuzz run; prints the statistics; returns 1 when it saved crashes.
 fuzz() {
     local target=$1 seconds=$2
-    local corpus=Tests/Fuzz/corpus/$target findings=$out/findings/$target input
+    local corpus=Tests/Fuzz/corpus/$target findings=$out/${findings_dir:-findings}/$target input
     [ -d "$corpus" ] || { echo "no seed corpus $corpus" >&2; return 2; }
     input=$corpus
     if [ "${FUZZ_RESUME:-0}" = 1 ] && [ -d "$findings/default" ]; then
@@ -82,6 +82,8 @@ fuzz() {
 case "$1" in
     --smoke)
         total=${2:-20}
+        # Smoke runs keep their findings apart, so they never replace a long run's.
+        findings_dir=smoke
         ensure_tools
         build
         each=$(( (total + ${#targets[@]} - 1) / ${#targets[@]} ))
