@@ -7,7 +7,8 @@
 # Installs what it needs on a fresh machine (afl++ from Debian, the SharpFuzz.CommandLine local tool), publishes
 # Tests/Fuzz to fuzz-out/bin, instruments VtdEngine.dll, VtdEngine.Tables.dll and VtdEngine.Iotlb.dll there, and
 # runs afl-fuzz from the committed seeds in Tests/Fuzz/corpus/TARGET. Findings go to fuzz-out/findings/TARGET
-# (fuzz-out/smoke/TARGET for --smoke; git-ignored). Set FUZZ_RESUME=1 to continue an earlier run of the same target instead of starting afresh.
+# (fuzz-out/smoke/TARGET for --smoke; git-ignored). Set FUZZ_RESUME=1 to continue an earlier run of the same
+# target instead of starting afresh.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
