@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing of the engine with SharpFuzz and AFL++ (docs/fuzzing.md).
 #
-#   Tests/Fuzz/fuzz.sh TARGET SECONDS   fuzz one target (translate | invalidate | queue | ownership) for SECONDS, then print afl's statistics
+#   Tests/Fuzz/fuzz.sh TARGET SECONDS    fuzz one target for SECONDS, then print afl's statistics
+#                                        (TARGET: translate | invalidate | queue | ownership)
 #   Tests/Fuzz/fuzz.sh --smoke [SECONDS] run every target for about SECONDS in total (default 20); fail on any crash
 #
 # Installs what it needs on a fresh machine (afl++ from Debian, the SharpFuzz.CommandLine local tool), publishes
