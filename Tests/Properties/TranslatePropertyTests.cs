@@ -18,6 +18,10 @@ public class TranslatePropertyTests
     private const string InvalidateSeed = "0CqzEiE9lXk1";
     private const string QueueSeed = "4zMINjOdEZ01";
 
+    /// <summary>Iterations, multiplied by FUZZ_PROPERTY_SCALE when set (for a longer local run).</summary>
+    private static int Iterations(int count) =>
+        int.TryParse(Environment.GetEnvironmentVariable("FUZZ_PROPERTY_SCALE"), out var scale) && scale > 1 ? count * scale : count;
+
     /// <summary>One random change to an input: overwrite a byte, or flip one bit.</summary>
     public readonly record struct Mutation(int Position, byte Value, bool Flip);
 
@@ -45,27 +49,27 @@ public class TranslatePropertyTests
     [Fact]
     public void MutatedTranslateInputsAgreeWithTheOracles() =>
         MutatedSeeds(FuzzTargets.Translate, 16).Sample(bytes => FuzzTargets.RunTranslate(bytes), seed: TranslateSeed,
-            iter: 400, threads: 1, print: Hex);
+            iter: Iterations(400), threads: 1, print: Hex);
 
     [Fact]
     public void RandomTranslateInputsAgreeWithTheOracles() =>
-        Gen.Byte.Array[0, 1200].Sample(bytes => FuzzTargets.RunTranslate(bytes), seed: RandomSeed, iter: 300, threads: 1,
-            print: Hex);
+        Gen.Byte.Array[0, 1200].Sample(bytes => FuzzTargets.RunTranslate(bytes), seed: RandomSeed, iter: Iterations(300),
+            threads: 1, print: Hex);
 
     [Fact]
     public void MutatedInvalidationStreamsAgreeWithTheOracles() =>
         MutatedSeeds(FuzzTargets.Invalidate, 12).Sample(bytes => FuzzTargets.RunInvalidate(bytes), seed: InvalidateSeed,
-            iter: 80, threads: 1, print: Hex);
+            iter: Iterations(80), threads: 1, print: Hex);
 
     [Fact]
     public void MutatedRegisterTrafficKeepsTheRegisterFileConsistent() =>
-        MutatedSeeds(FuzzTargets.Queue, 12).Sample(bytes => FuzzTargets.RunQueue(bytes), seed: QueueSeed, iter: 150,
-            threads: 1, print: Hex);
+        MutatedSeeds(FuzzTargets.Queue, 12).Sample(bytes => FuzzTargets.RunQueue(bytes), seed: QueueSeed,
+            iter: Iterations(150), threads: 1, print: Hex);
 
     [Fact]
     public void MutatedOwnershipSequencesKeepDevicesIsolated() =>
-        MutatedSeeds(FuzzTargets.Ownership, 12).Sample(bytes => FuzzTargets.RunOwnership(bytes), seed: QueueSeed, iter: 150,
-            threads: 1, print: Hex);
+        MutatedSeeds(FuzzTargets.Ownership, 12).Sample(bytes => FuzzTargets.RunOwnership(bytes), seed: QueueSeed,
+            iter: Iterations(150), threads: 1, print: Hex);
 
     [Fact]
     public void SeedsCompareMostRequests()
