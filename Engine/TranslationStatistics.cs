@@ -4,7 +4,7 @@ namespace VtdEngine;
 /// <remarks>Counters are per processor and summed on read, so a snapshot taken while translations run is approximate.</remarks>
 public sealed record TranslationStatistics
 {
-    /// <summary>Translations served from the IOTLB.</summary>
+    /// <summary>Translations served from the IOTLB, including burst requests that reused the previous request's entry.</summary>
     public long IotlbHits { get; init; }
 
     /// <summary>IOTLB lookups that found nothing usable.</summary>

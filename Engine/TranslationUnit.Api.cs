@@ -51,7 +51,7 @@ public sealed partial class TranslationUnit
     public TranslationResult Translate(in DmaRequest request)
     {
         if (request.AddressType == AddressType.Untranslated && HasIotlbKey(request.Pasid)
-            && _caches.Iotlb.TryLookup(request.SourceId, request.Pasid, request.Address, out var entry)
+            && _iotlb.TryLookup(request.SourceId, request.Pasid, request.Address, out var entry)
             && Permits(entry, request))
         {
             return Hit(entry, request.Address);
@@ -67,33 +67,36 @@ public sealed partial class TranslationUnit
     private static bool HasIotlbKey(uint pasid) => pasid <= 0xF_FFFF || pasid == DmaRequest.NoPasid;
 
     /// <summary>Whether a cached translation grants <paramref name="request"/> as the walk would (VT-d §3.6.1, §3.7.1).</summary>
+    /// <remarks>
+    /// One mask test covers every common case: the access needs R, W (with D already set) or both; a first-stage user
+    /// request needs U/S; a supervisor request needs SRE. The one case a mask cannot say — a supervisor writing a
+    /// read-only first-stage page, allowed unless WPE — takes the second test.
+    /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool Permits(in IotlbEntry entry, in DmaRequest request)
     {
         var rights = entry.Rights;
         var privileged = request.HasPasid ? request.Privileged : (rights & CachedRights.PrivilegedWithoutPasid) != 0;
-        if (privileged && (rights & CachedRights.Supervisor) == 0)
-        {
-            return false;
-        }
         var firstStage = entry.Type is CachedTranslationType.FirstStage or CachedTranslationType.Nested;
-        if ((firstStage && !privileged && (rights & CachedRights.User) == 0)
-            || (request.Access != AccessKind.Write && (rights & CachedRights.Read) == 0))
-        {
-            return false;
-        }
-        if (request.Access == AccessKind.Read)
+        var needed = s_accessNeeds[(int)request.Access & 3]
+            | (privileged ? CachedRights.Supervisor : firstStage ? CachedRights.User : 0);
+        if ((rights & needed) == needed)
         {
             return true;
         }
-        if ((rights & CachedRights.Dirty) == 0)
-        {
-            return false;
-        }
-        // A supervisor may write a read-only first-stage page unless WPE is set; nested output also needs SS write.
-        return (rights & CachedRights.Write) != 0
-            || (entry.Type == CachedTranslationType.FirstStage && privileged && (rights & CachedRights.WriteProtect) == 0);
+        needed &= ~CachedRights.Write;
+        return privileged && entry.Type == CachedTranslationType.FirstStage && (rights & needed) == needed
+            && (rights & CachedRights.WriteProtect) == 0;
     }
+
+    /// <summary>Rights an access needs in a cached entry, by <see cref="AccessKind"/>: writes also need D set already.</summary>
+    private static readonly CachedRights[] s_accessNeeds =
+    [
+        CachedRights.Read,
+        CachedRights.Write | CachedRights.Dirty,
+        CachedRights.Read | CachedRights.Write | CachedRights.Dirty,
+        CachedRights.Read | CachedRights.Write | CachedRights.Dirty,
+    ];
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private TranslationResult TranslateMiss(in DmaRequest request)
@@ -111,33 +114,65 @@ public sealed partial class TranslationUnit
     }
 
     /// <summary>
-    /// Translates a batch, exploiting the common case of a NIC burst: consecutive requests from one (source-id, PASID)
-    /// hash the requester once. Each request is translated as <see cref="Translate(in DmaRequest)"/> would.
+    /// Translates a burst, exploiting what a NIC burst looks like: consecutive requests from one (source-id, PASID) hash
+    /// the requester once, and a request to the same 4 KiB page as the previous hit reuses that entry without a lookup
+    /// (descriptors and the TLPs of one buffer share pages), as a device-side translation cache would.
     /// </summary>
-    /// <remarks><paramref name="results"/> must be at least as long as <paramref name="requests"/>.</remarks>
+    /// <remarks>
+    /// A burst is issued at the moment of the call: an invalidation that completes while it runs may or may not affect
+    /// its later requests (as with requests already in flight in hardware); every burst issued after the invalidation
+    /// returned sees it. Each request still gets its own permission check. <paramref name="results"/> must be at least
+    /// as long as <paramref name="requests"/>.
+    /// </remarks>
     public void Translate(ReadOnlySpan<DmaRequest> requests, Span<TranslationResult> results)
     {
         if (results.Length < requests.Length)
         {
             throw new ArgumentException("The result span is shorter than the request span.", nameof(results));
         }
-        var iotlb = _caches.Iotlb;
+        var iotlb = _iotlb;
         var key = default(IotlbKey);
-        var keyPasid = ~0u;
-        var keySource = -1;
+        var keyRequester = ulong.MaxValue;
+        var last = default(IotlbEntry);
+        var lastPage = ulong.MaxValue;
+        var reused = 0;
+        var hits = 0;
+        var misses = 0;
         for (var i = 0; i < requests.Length; i++)
         {
             ref readonly var request = ref requests[i];
-            if (request.SourceId != keySource || request.Pasid != keyPasid)
+            var requester = ((ulong)request.SourceId << 32) | request.Pasid;
+            if (requester != keyRequester)
             {
                 key = new IotlbKey(request.SourceId, request.Pasid);
-                keySource = request.SourceId;
-                keyPasid = request.Pasid;
+                keyRequester = requester;
+                lastPage = ulong.MaxValue;
             }
-            results[i] = request.AddressType == AddressType.Untranslated && HasIotlbKey(request.Pasid)
-                && iotlb.TryLookup(key, request.Address, out var entry) && Permits(entry, request)
-                ? Hit(entry, request.Address)
-                : TranslateMiss(request);
+            if (request.AddressType == AddressType.Untranslated && HasIotlbKey(request.Pasid))
+            {
+                var page = request.Address >> 12;
+                if (page == lastPage && Permits(last, request))
+                {
+                    results[i] = Hit(last, request.Address);
+                    reused++;
+                    continue;
+                }
+                if (iotlb.TryLookupUncounted(key, request.Address, out last) && Permits(last, request))
+                {
+                    lastPage = page;
+                    results[i] = Hit(last, request.Address);
+                    hits++;
+                    continue;
+                }
+                misses++;
+            }
+            lastPage = ulong.MaxValue;
+            results[i] = TranslateMiss(request);
+        }
+        iotlb.CountLookups(hits, misses);
+        if (reused != 0)
+        {
+            _counters.Current.BurstReuses += reused;
         }
     }
 
@@ -145,10 +180,10 @@ public sealed partial class TranslationUnit
     public TranslationStatistics ReadStatistics()
     {
         var iotlb = _caches.Iotlb.ReadStatistics();
-        var (walks, faults, reads, invalidations) = _counters.Sum();
+        var (walks, faults, reads, invalidations, reuses) = _counters.Sum();
         return new TranslationStatistics
         {
-            IotlbHits = iotlb.Hits,
+            IotlbHits = iotlb.Hits + reuses,
             IotlbMisses = iotlb.Misses,
             Walks = walks,
             Faults = faults,

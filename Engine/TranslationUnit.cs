@@ -15,11 +15,15 @@ public sealed partial class TranslationUnit
         Profile = (profile ?? CapabilityProfile.Default).Validate();
         Options = options ?? TranslationUnitOptions.Default;
         _caches = new TranslationCaches(Options.IotlbEntries, Options.PagingStructureEntries);
+        _iotlb = _caches.Iotlb;
         _walker = new Walker(memory, Profile, _caches);
         _uncachedWalker = new Walker(memory, Profile, caches: null);
     }
 
     private readonly TranslationCaches _caches;
+
+    // The hit path's one field load (the caches object stays off it).
+    private readonly Iotlb.IoTlb _iotlb;
     private readonly EngineCounters _counters = new();
     private readonly Walker _walker;
     private readonly Walker _uncachedWalker;

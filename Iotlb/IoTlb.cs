@@ -123,6 +123,31 @@ public sealed partial class IoTlb
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryLookup(in IotlbKey key, ulong address, out IotlbEntry entry)
     {
+        var hit = TryLookupUncounted(key, address, out entry);
+        ref StatisticsStripe stripe = ref Stripe();
+        if (hit)
+        {
+            stripe.Hits++;
+        }
+        else
+        {
+            stripe.Misses++;
+        }
+        return hit;
+    }
+
+    /// <summary>Adds lookups a caller counted itself (a burst counts once per burst instead of once per lookup).</summary>
+    internal void CountLookups(long hits, long misses)
+    {
+        ref StatisticsStripe stripe = ref Stripe();
+        stripe.Hits += hits;
+        stripe.Misses += misses;
+    }
+
+    /// <summary>The lookup without statistics; the caller accounts for it through <see cref="CountLookups"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal bool TryLookupUncounted(in IotlbKey key, ulong address, out IotlbEntry entry)
+    {
         ulong page = address >> 12;
         if (page <= MaxPageNumber)
         {
@@ -165,14 +190,12 @@ public sealed partial class IoTlb
                     }
 
                     entry = EntryPayload.Unpack(frame, ids);
-                    Stripe().Hits++;
                     return true;
                 }
             }
         }
 
         entry = default;
-        Stripe().Misses++;
         return false;
     }
 

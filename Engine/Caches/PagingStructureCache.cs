@@ -19,7 +19,7 @@ namespace VtdEngine;
 internal sealed class PagingStructureCache
 {
     private const int RegionShift = 21;
-    private const int MaxRegionsProbed = 64;
+    private const int MaxRegionsProbedLog2 = 6;
 
     private readonly IoTlb _entries;
 
@@ -71,9 +71,14 @@ internal sealed class PagingStructureCache
             _entries.InvalidateFirstStageInDomain(domainId);
             return;
         }
-        if (!ForEachRegion(address, addressMask, region => _entries.InvalidatePagesInDomain(domainId, region, 0)))
+        if (!TryRegions(address, addressMask, out var first, out var count))
         {
             _entries.InvalidateDomain(domainId);
+            return;
+        }
+        for (var i = 0UL; i < count; i++)
+        {
+            _entries.InvalidatePagesInDomain(domainId, first + (i << RegionShift), 0);
         }
     }
 
@@ -87,32 +92,31 @@ internal sealed class PagingStructureCache
         {
             return;
         }
-        if (!ForEachRegion(address, addressMask, region => _entries.InvalidatePagesInPasid(domainId, pasid, region, 0)))
+        if (!TryRegions(address, addressMask, out var first, out var count))
         {
             _entries.InvalidatePasid(domainId, pasid);
+            return;
+        }
+        for (var i = 0UL; i < count; i++)
+        {
+            _entries.InvalidatePagesInPasid(domainId, pasid, first + (i << RegionShift), 0);
         }
     }
 
     private static ulong Region(ulong address) => address & ~((1UL << RegionShift) - 1);
 
-    /// <summary>Runs <paramref name="invalidate"/> for each 2 MiB region the range touches; false when there are too many.</summary>
-    private static bool ForEachRegion(ulong address, int addressMask, Action<ulong> invalidate)
+    /// <summary>The 2 MiB regions a 2^AM-page range touches; false when there are too many to probe one by one.</summary>
+    private static bool TryRegions(ulong address, int addressMask, out ulong first, out ulong count)
     {
         var shift = 12 + addressMask;
-        if (shift >= 64 || addressMask > RegionShift - 12 + 6)
+        first = 0;
+        count = 0;
+        if (shift > RegionShift + MaxRegionsProbedLog2)
         {
             return false;
         }
-        var first = Region(address & ~((1UL << shift) - 1));
-        var regions = Math.Max(1UL, (1UL << shift) >> RegionShift);
-        if (regions > MaxRegionsProbed)
-        {
-            return false;
-        }
-        for (var i = 0UL; i < regions; i++)
-        {
-            invalidate(first + (i << RegionShift));
-        }
+        first = Region(address & ~((1UL << shift) - 1));
+        count = Math.Max(1UL, (1UL << shift) >> RegionShift);
         return true;
     }
 }

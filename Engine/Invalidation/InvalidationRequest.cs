@@ -71,7 +71,7 @@ public readonly record struct InvalidationRequest(
     /// </summary>
     public string? Validate(Tables.CapabilityProfile profile, bool scalableMode)
     {
-        if (!Enum.IsDefined(Kind))
+        if (Kind > InvalidationKind.InterruptEntryCache)
         {
             return $"Unknown invalidation kind {(int)Kind}.";
         }

@@ -11,12 +11,7 @@ public sealed partial class IommuDriver
     {
         lock (SyncRoot)
         {
-            var group = GroupOf(device);
-            if (group.DeviceList.Count != 1)
-            {
-                throw Refuse(IommuError.GroupHasMultipleDevices, "iommu_attach_device needs a group with exactly one device; attach the group.");
-            }
-            AttachGroupLocked(domain, group);
+            AttachGroupLocked(domain, SoleDeviceGroup(device, "iommu_attach_device", "attach"));
         }
     }
 
@@ -44,12 +39,7 @@ public sealed partial class IommuDriver
     {
         lock (SyncRoot)
         {
-            var group = GroupOf(device);
-            if (group.DeviceList.Count != 1)
-            {
-                throw Refuse(IommuError.GroupHasMultipleDevices, "iommu_detach_device needs a group with exactly one device; detach the group.");
-            }
-            DetachGroupLocked(domain, group);
+            DetachGroupLocked(domain, SoleDeviceGroup(device, "iommu_detach_device", "detach"));
         }
     }
 
@@ -129,4 +119,15 @@ public sealed partial class IommuDriver
 
     private static Group GroupOf(Device device) =>
         device.Group ?? throw Refuse(IommuError.NoGroup, $"Device {device} has no group (released).");
+
+    /// <summary>The device's group, which the device-level RID calls require to hold that device alone (EINVAL otherwise).</summary>
+    private Group SoleDeviceGroup(Device device, string call, string verb)
+    {
+        var group = GroupOf(device);
+        if (group.DeviceList.Count != 1)
+        {
+            throw Refuse(IommuError.GroupHasMultipleDevices, $"{call} needs a group with exactly one device; {verb} the group.");
+        }
+        return group;
+    }
 }

@@ -17,6 +17,10 @@ internal sealed partial class Walker
         {
             return Success(ref state, request.Address, PageSize.Size4K, AccessRights.Read | AccessRights.Write, 0);
         }
+        if (IsInterruptWindowTranslationRequest(request))
+        {
+            return InterruptWindowCompletion(ref state, request);
+        }
 
         uint pasid;
         bool privileged;

@@ -75,6 +75,17 @@ internal sealed partial class Walker
         };
     }
 
+    /// <summary>
+    /// Special case S.1 (VT-d §3.15, §4.2.3): an ATS translation request without PASID to the interrupt window is not
+    /// walked; the completion returns the address untranslated with write (and user) permission and no read, so the
+    /// device can send its interrupt messages as translated writes.
+    /// </summary>
+    private static bool IsInterruptWindowTranslationRequest(in DmaRequest request) =>
+        request.AddressType == AddressType.TranslationRequest && !request.HasPasid && InInterruptRange(request.Address);
+
+    private static TranslationResult InterruptWindowCompletion(ref WalkState state, in DmaRequest request) =>
+        Success(ref state, request.Address, PageSize.Size4K, AccessRights.Write | AccessRights.User, 0);
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static bool InInterruptRange(ulong address) => address - InterruptRangeBase < InterruptRangeEnd - InterruptRangeBase;
 
@@ -140,6 +151,10 @@ internal sealed partial class Walker
         if (request.AddressType == AddressType.Translated)
         {
             return Success(ref state, request.Address, PageSize.Size4K, AccessRights.Read | AccessRights.Write, 0);
+        }
+        if (IsInterruptWindowTranslationRequest(request))
+        {
+            return InterruptWindowCompletion(ref state, request);
         }
         if (type == TranslationType.PassThrough)
         {

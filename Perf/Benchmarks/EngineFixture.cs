@@ -18,13 +18,13 @@ public sealed class EngineFixture
     /// <summary>Output addresses start here (translation never touches them).</summary>
     public const ulong OutputBase = 0x10_0000_0000;
 
-    /// <summary>Builds memory, frames, the root table and an enabled unit.</summary>
-    public EngineFixture()
+    /// <summary>Builds memory, frames, the root table and an enabled unit (with <paramref name="options"/>, or the defaults).</summary>
+    public EngineFixture(TranslationUnitOptions? options = null)
     {
         Memory = new SparsePhysicalMemory(SimLayout.RamBytes);
         Frames = new FrameAllocator(Memory, SimLayout.TableBase, SimLayout.TableLength);
         Tables = new SimPageTables(Memory, Frames);
-        Unit = new TranslationUnit(Memory);
+        Unit = new TranslationUnit(Memory, options: options);
         Unit.SetRootTable(Tables.RootTable, RootTableMode.Scalable);
         Unit.TranslationEnabled = true;
     }

@@ -77,3 +77,38 @@ public class WalkerSmokeTests
         Assert.Contains("FS level-3 entry", trace.ToString(), StringComparison.Ordinal);
     }
 }
+
+[Trait("Category", "Walker")]
+public class InterruptWindowTranslationRequestTests
+{
+    [Theory]
+    [InlineData(RootTableMode.Scalable)]
+    [InlineData(RootTableMode.Legacy)]
+    public void AnAtsRequestWithoutPasidToTheInterruptWindowCompletesWithWriteOnly(RootTableMode mode)
+    {
+        var memory = new SparsePhysicalMemory(64UL << 20);
+        var frames = new FrameAllocator(memory, 16UL << 20, 16UL << 20);
+        ulong root = frames.Allocate(), contexts = frames.Allocate(), directory = frames.Allocate();
+        if (mode == RootTableMode.Scalable)
+        {
+            ScalableModeRootEntry.Create(contexts, 0).Write(memory, root, 0);
+            ScalableModeContextEntry.Create(directory, 0, deviceTlbEnable: true).Write(memory, contexts, 8);
+        }
+        else
+        {
+            RootEntry.Create(contexts).Write(memory, root, 0);
+            ContextEntry.Create(1, 2, frames.Allocate(), TranslationType.UntranslatedWithDeviceTlb).Write(memory, contexts, 8);
+        }
+        var unit = new TranslationUnit(memory);
+        unit.SetRootTable(root, mode);
+        unit.TranslationEnabled = true;
+
+        var result = unit.Translate(new DmaRequest(0x0008, 0xFEE0_1000, AccessKind.Write, addressType: AddressType.TranslationRequest));
+
+        Assert.True(result.IsSuccess, result.ToString());
+        Assert.Equal(0xFEE0_1000UL, result.Address);
+        Assert.Equal(AccessRights.Write | AccessRights.User, result.Rights);
+        // The same address as an untranslated write is an interrupt, not DMA.
+        Assert.Equal(TranslationStatus.Interrupt, unit.Translate(new DmaRequest(0x0008, 0xFEE0_1000, AccessKind.Write)).Status);
+    }
+}

@@ -149,6 +149,10 @@ public sealed class ReferenceWalker
         {
             return Success(request.Address, PageSize.Size4K, AccessRights.Read | AccessRights.Write, 0);
         }
+        if (IsInterruptWindowTranslationRequest(request))
+        {
+            return Success(request.Address, PageSize.Size4K, AccessRights.Write | AccessRights.User, 0);
+        }
 
         if (tt == 2)
         {
@@ -235,6 +239,10 @@ public sealed class ReferenceWalker
         if (request.AddressType == AddressType.Translated)
         {
             return Success(request.Address, PageSize.Size4K, AccessRights.Read | AccessRights.Write, 0);
+        }
+        if (IsInterruptWindowTranslationRequest(request))
+        {
+            return Success(request.Address, PageSize.Size4K, AccessRights.Write | AccessRights.User, 0);
         }
 
         uint pasid;
@@ -787,6 +795,11 @@ public sealed class ReferenceWalker
             : result;
 
     /// <summary>ATS translation requests report permission denials as an R=W=0 completion, not as faults.</summary>
+    /// <summary>Special case S.1 (VT-d §3.15, §4.2.3): an ATS translation request without PASID to 0xFEEx_xxxx.</summary>
+    private static bool IsInterruptWindowTranslationRequest(in DmaRequest request) =>
+        request.AddressType == AddressType.TranslationRequest && !request.HasPasid
+        && request.Address >= 0xFEE0_0000 && request.Address <= 0xFEEF_FFFF;
+
     private static ReferenceResult ConvertForTranslationRequest(in DmaRequest request, ReferenceResult result)
     {
         if (request.AddressType != AddressType.TranslationRequest || result.Status != TranslationStatus.Fault)

@@ -98,7 +98,8 @@ public class LinuxStyleTranslationTests
         // RID_PASID (requests without PASID) is the pass-through entry of PASID 0.
         Assert.Equal(Ok(0x1234_5678, PageSize.Size4K, Rwu, 1), Run(b, new DmaRequest(s_gpu, 0x1234_5678, AccessKind.Atomic)));
         Assert.Equal(TranslationStatus.Interrupt, b.CreateUnit().Translate(new DmaRequest(s_gpu, 0xFEE0_0004, AccessKind.Write)).Status);
-        Assert.Equal(Fault(FaultReason.SgnInterruptRange),
+        // Special case S.1: an ATS request without PASID to the window completes write-only, untranslated.
+        Assert.Equal(Ok(0xFEE0_0004, PageSize.Size4K, AccessRights.Write | AccessRights.User, 0),
             Run(b, new DmaRequest(s_gpu, 0xFEE0_0004, AccessKind.Write, addressType: AddressType.TranslationRequest)));
     }
 
