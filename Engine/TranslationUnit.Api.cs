@@ -50,7 +50,7 @@ public sealed partial class TranslationUnit
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TranslationResult Translate(in DmaRequest request)
     {
-        if (request.AddressType == AddressType.Untranslated
+        if (request.AddressType == AddressType.Untranslated && HasIotlbKey(request.Pasid)
             && _iotlb.TryLookup(request.SourceId, request.Pasid, request.Address, out var entry)
             && Permits(entry, request))
         {
@@ -58,6 +58,13 @@ public sealed partial class TranslationUnit
         }
         return TranslateMiss(request);
     }
+
+    /// <summary>
+    /// Whether the IOTLB may serve <paramref name="pasid"/>: its key keeps 20 PASID bits, so a wider PASID would alias
+    /// PASID &amp; 0xFFFFF; such a request walks and faults (SGN.10, PASID beyond the supported width).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool HasIotlbKey(uint pasid) => pasid <= 0xF_FFFF || pasid == DmaRequest.NoPasid;
 
     /// <summary>Whether a cached translation grants <paramref name="request"/> as the walk would (VT-d §3.6.1, §3.7.1).</summary>
     /// <remarks>
@@ -152,7 +159,7 @@ public sealed partial class TranslationUnit
                 keyRequester = requester;
                 lastPage = ulong.MaxValue;
             }
-            if (request.AddressType == AddressType.Untranslated)
+            if (request.AddressType == AddressType.Untranslated && HasIotlbKey(request.Pasid))
             {
                 var page = request.Address >> 12;
                 if (page == lastPage && Permits(last, request))
