@@ -509,10 +509,15 @@ public sealed class ReferenceWalker
                 continue;
             }
 
-            // The leaf: permissions first (VT-d §3.6.1), then the second stage (nested), then D.
+            // The leaf: a nested leaf address beyond the second-stage limit is a malformed entry, judged before the
+            // walk's permissions (SFS.5); then permissions (VT-d §3.6.1), then the second stage (nested), then D.
             var size = (PageSize)level;
             var outputGpa = (e & Mask(Haw - 1, LevelShift(level))) | (request.Address & OffsetMask(size));
             var isWrite = IsWrite(request.Access);
+            if (nested && outputGpa >= ssLimit)
+            {
+                return Fault(FaultReason.SfsAddressBeyondLimit);
+            }
             if (!privileged)
             {
                 if (!user)
@@ -534,10 +539,6 @@ public sealed class ReferenceWalker
             var setsDirty = isWrite && request.AddressType == AddressType.Untranslated;
             if (nested)
             {
-                if (outputGpa >= ssLimit)
-                {
-                    return Fault(FaultReason.SfsAddressBeyondLimit);
-                }
                 var ss = WalkSecondStage(entry.Ssptptr, entry.Aw, outputGpa, entry.Ssade, entry.Pwsnp, legacy: false,
                     request.Access);
                 if (ss.Fault != FaultReason.None)
