@@ -5,6 +5,8 @@
 #                                        (TARGET: translate | invalidate | queue | ownership)
 #   Tests/Fuzz/fuzz.sh --smoke [SECONDS] run every target for about SECONDS in total (default 20); fail on any crash
 #
+# Exit status: 0 clean, 1 afl saved a crash (an engine crash or an oracle failure), 2 the toolchain could not run.
+#
 # Installs what it needs on a fresh machine (afl++ from Debian, the SharpFuzz.CommandLine local tool), publishes
 # Tests/Fuzz to fuzz-out/bin, instruments VtdEngine.dll, VtdEngine.Tables.dll and VtdEngine.Iotlb.dll there, and
 # runs afl-fuzz from the committed seeds in Tests/Fuzz/corpus/TARGET. Findings go to fuzz-out/findings/TARGET
@@ -28,18 +30,18 @@ ensure_tools() {
         echo "== installing afl++"
         local sudo=""
         [ "$(id -u)" -ne 0 ] && sudo=sudo
-        $sudo apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends afl++ >/dev/null
+        $sudo apt-get update -qq || return 2
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends afl++ >/dev/null || return 2
     fi
-    dotnet tool restore >/dev/null
+    dotnet tool restore >/dev/null || return 2
 }
 
 build() {
     echo "== publishing and instrumenting into $bin"
     rm -rf "$bin"
-    dotnet publish Tests/Fuzz/Fuzz.csproj -c Release -o "$bin" --nologo -v quiet
+    dotnet publish Tests/Fuzz/Fuzz.csproj -c Release -o "$bin" --nologo -v quiet || return 2
     for dll in VtdEngine.dll VtdEngine.Tables.dll VtdEngine.Iotlb.dll; do
-        dotnet sharpfuzz "$bin/$dll" >/dev/null
+        dotnet sharpfuzz "$bin/$dll" >/dev/null || return 2
     done
 }
 
@@ -86,12 +88,17 @@ case "$1" in
         total=${2:-20}
         # Smoke runs keep their findings apart, so they never replace a long run's.
         findings_dir=smoke
-        ensure_tools
-        build
+        ensure_tools || exit 2
+        build || exit 2
         each=$(( (total + ${#targets[@]} - 1) / ${#targets[@]} ))
         status=0
         for target in "${targets[@]}"; do
-            fuzz "$target" "$each" || status=1
+            rc=0
+            fuzz "$target" "$each" || rc=$?
+            # 1 (a saved crash) wins over 2 (afl itself could not run).
+            if [ "$rc" -eq 1 ] || { [ "$rc" -ne 0 ] && [ "$status" -eq 0 ]; }; then
+                status=$rc
+            fi
         done
         exit $status
         ;;
@@ -99,8 +106,8 @@ case "$1" in
         [ $# -eq 2 ] || usage
         [[ " ${targets[*]} " == *" $1 "* ]] || usage
         [[ "$2" =~ ^[0-9]+$ ]] || usage
-        ensure_tools
-        build
+        ensure_tools || exit 2
+        build || exit 2
         fuzz "$1" "$2"
         ;;
 esac
