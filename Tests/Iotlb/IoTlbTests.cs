@@ -264,10 +264,18 @@ public class IoTlbTests
         }
 
         long sink = Lookups(tlb); // warm up (tiering, statics)
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        sink += Lookups(tlb);
-        long after = GC.GetAllocatedBytesForCurrentThread();
-        Assert.Equal(before, after);
+
+        // An allocation on the lookup path would show in every run; the runtime's own one-off work (a tier-up landing
+        // mid-loop) shows in one at most, so the least any run allocated must be zero.
+        long least = long.MaxValue;
+        for (int run = 0; run < 5; run++)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            sink += Lookups(tlb);
+            least = Math.Min(least, GC.GetAllocatedBytesForCurrentThread() - before);
+        }
+
+        Assert.Equal(0, least);
         Assert.True(sink > 0);
 
         static long Lookups(IoTlb tlb)
