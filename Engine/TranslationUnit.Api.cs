@@ -50,7 +50,7 @@ public sealed partial class TranslationUnit
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TranslationResult Translate(in DmaRequest request)
     {
-        if (request.AddressType == AddressType.Untranslated && HasIotlbKey(request.Pasid)
+        if (MayUseIotlb(request)
             && _iotlb.TryLookup(request.SourceId, request.Pasid, request.Address, out var entry)
             && Permits(entry, request))
         {
@@ -60,11 +60,14 @@ public sealed partial class TranslationUnit
     }
 
     /// <summary>
-    /// Whether the IOTLB may serve <paramref name="pasid"/>: its key keeps 20 PASID bits, so a wider PASID would alias
-    /// PASID &amp; 0xFFFFF; such a request walks and faults (SGN.10, PASID beyond the supported width).
+    /// Whether the IOTLB may serve <paramref name="request"/>: untranslated DMA only, and only PASIDs its key can hold —
+    /// the key keeps 20 PASID bits, so a wider PASID would alias PASID &amp; 0xFFFFF; such a request walks and faults
+    /// (SGN.10, PASID beyond the supported width). Every IOTLB entry point asks this one predicate.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool HasIotlbKey(uint pasid) => pasid <= 0xF_FFFF || pasid == DmaRequest.NoPasid;
+    private static bool MayUseIotlb(in DmaRequest request) =>
+        request.AddressType == AddressType.Untranslated
+        && (request.Pasid <= 0xF_FFFF || request.Pasid == DmaRequest.NoPasid);
 
     /// <summary>Whether a cached translation grants <paramref name="request"/> as the walk would (VT-d §3.6.1, §3.7.1).</summary>
     /// <remarks>
@@ -159,7 +162,7 @@ public sealed partial class TranslationUnit
                 keyRequester = requester;
                 lastPage = ulong.MaxValue;
             }
-            if (request.AddressType == AddressType.Untranslated && HasIotlbKey(request.Pasid))
+            if (MayUseIotlb(request))
             {
                 var page = request.Address >> 12;
                 if (page == lastPage && Permits(last, request))
@@ -190,7 +193,7 @@ public sealed partial class TranslationUnit
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal bool TryTranslateCached(in DmaRequest request, out TranslationResult result)
     {
-        if (request.AddressType == AddressType.Untranslated
+        if (MayUseIotlb(request)
             && _iotlb.TryLookupUncounted(new IotlbKey(request.SourceId, request.Pasid), request.Address, out var entry)
             && Permits(entry, request))
         {
