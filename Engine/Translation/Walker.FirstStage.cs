@@ -171,7 +171,7 @@ internal sealed partial class Walker
         }
 
         if (write && request.AddressType == AddressType.Untranslated
-            && (Volatile.Read(ref _memory.GetFrame(leafAddress >> 12)[(int)((leafAddress >> 3) & 511)]) & FirstStageEntry.DirtyBit) == 0)
+            && !IsDirty(leafAddress, FirstStageEntry.DirtyBit))
         {
             var flagFault = PrepareFirstStageFlagWrite(ref state, nested, snoop, accessedDirty, leafTable);
             if (flagFault != FaultReason.None)
