@@ -3,8 +3,8 @@ namespace VtdEngine;
 /// <summary>
 /// One requester-side entry point into a <see cref="TranslationUnit"/> — a device queue, a simulated core — that counts
 /// its own IOTLB hits and misses. Translations are exactly those of the unit; only the bookkeeping differs: the unit's
-/// own <see cref="TranslationUnit.Translate(in DmaRequest)"/> counts hits in per-processor stripes (a processor-id
-/// query per hit), a port in two fields of its own.
+/// own <see cref="TranslationUnit.Translate(in DmaRequest)"/> counts hits in a per-thread block (a thread-local load
+/// per hit), a port in two fields of its own.
 /// </summary>
 /// <remarks>
 /// A port is not thread-safe: use it from one thread at a time. Its counts are folded into

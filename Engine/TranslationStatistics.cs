@@ -1,7 +1,7 @@
 namespace VtdEngine;
 
 /// <summary>A snapshot of what a <see cref="TranslationUnit"/> has done, readable at any time.</summary>
-/// <remarks>Counters are per processor and summed on read, so a snapshot taken while translations run is approximate.</remarks>
+/// <remarks>Counters are per thread and summed on read, so a snapshot taken while translations run is approximate.</remarks>
 public sealed record TranslationStatistics
 {
     /// <summary>Translations served from the IOTLB, including burst requests that reused the previous request's entry.</summary>

@@ -22,7 +22,7 @@ public sealed partial class IoTlb
             EndInvalidation(footprint: 1, stamp);
         }
 
-        Stripe().GlobalInvalidations++;
+        Counters().GlobalInvalidations++;
     }
 
     /// <summary>Domain-selective IOTLB invalidation: every entry with <paramref name="domainId"/>, any PGTT. O(1).</summary>
@@ -36,7 +36,7 @@ public sealed partial class IoTlb
             EndInvalidation(footprint: 1, stamp);
         }
 
-        Stripe().DomainInvalidations++;
+        Counters().DomainInvalidations++;
     }
 
     /// <summary>
@@ -53,7 +53,7 @@ public sealed partial class IoTlb
             EndInvalidation(footprint: 1, stamp);
         }
 
-        Stripe().DomainPageInvalidations++;
+        Counters().DomainPageInvalidations++;
     }
 
     /// <summary>
@@ -74,7 +74,7 @@ public sealed partial class IoTlb
         ArgumentOutOfRangeException.ThrowIfGreaterThan(addressMask, MaxAddressMask);
         if (addressMask > PageProbeLimitLog2)
         {
-            Stripe().WidenedInvalidations++;
+            Counters().WidenedInvalidations++;
             InvalidateDomain(domainId);
             return;
         }
@@ -89,7 +89,7 @@ public sealed partial class IoTlb
             EndInvalidation(footprint: 2 + sets, stamp);
         }
 
-        Stripe().DomainPageInvalidations++;
+        Counters().DomainPageInvalidations++;
     }
 
     /// <summary>PASID-selective P_IOTLB invalidation: every entry (any PGTT) with the DID and tag PASID. O(1).</summary>
@@ -104,7 +104,7 @@ public sealed partial class IoTlb
             EndInvalidation(footprint: 1, stamp);
         }
 
-        Stripe().PasidInvalidations++;
+        Counters().PasidInvalidations++;
     }
 
     /// <summary>
@@ -122,7 +122,7 @@ public sealed partial class IoTlb
         ArgumentOutOfRangeException.ThrowIfGreaterThan(addressMask, MaxAddressMask);
         if (addressMask > PageProbeLimitLog2)
         {
-            Stripe().WidenedInvalidations++;
+            Counters().WidenedInvalidations++;
             InvalidatePasid(domainId, pasid);
             return;
         }
@@ -135,7 +135,7 @@ public sealed partial class IoTlb
             EndInvalidation(footprint: 1 + sets, stamp);
         }
 
-        Stripe().PasidPageInvalidations++;
+        Counters().PasidPageInvalidations++;
     }
 
     /// <summary>Clears matching ways of every 4 KiB page in the range, in every set of each page's group.</summary>

@@ -68,11 +68,14 @@ public sealed partial class IoTlb
     private readonly SetMeta[] _meta;
     private readonly DomainStamps[] _domains;
     private readonly PasidStamps[] _pasids;
-    private readonly StatisticsStripe[] _stripes;
-    private readonly int _stripeMask;
+    private readonly ThreadCounters<ThreadStatistics> _statistics = new();
     private readonly int _groupShift;
     private readonly Lock _wrapLock = new();
     private ClockLine _clock;
+
+    /// <summary>The calling thread's counters of the IOTLB it counted for last.</summary>
+    [ThreadStatic]
+    private static ThreadCounters<ThreadStatistics>.Slot? t_statistics;
 
     /// <summary>Creates an IOTLB holding at least <paramref name="capacity"/> entries.</summary>
     /// <param name="capacity">Entries; rounded up to a power of two, at least 64 and at most 2^28.</param>
@@ -90,9 +93,6 @@ public sealed partial class IoTlb
         _meta = new SetMeta[sets];
         _domains = new DomainStamps[ushort.MaxValue + 1];
         _pasids = new PasidStamps[PasidSlots];
-        int stripes = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(1, Environment.ProcessorCount));
-        _stripes = new StatisticsStripe[stripes];
-        _stripeMask = stripes - 1;
     }
 
     /// <summary>Number of entries (a power of two).</summary>
@@ -124,14 +124,14 @@ public sealed partial class IoTlb
     public bool TryLookup(in IotlbKey key, ulong address, out IotlbEntry entry)
     {
         var hit = TryLookupUncounted(key, address, out entry);
-        ref StatisticsStripe stripe = ref Stripe();
+        ref ThreadStatistics counters = ref Counters();
         if (hit)
         {
-            stripe.Hits++;
+            counters.Hits++;
         }
         else
         {
-            stripe.Misses++;
+            counters.Misses++;
         }
         return hit;
     }
@@ -139,9 +139,9 @@ public sealed partial class IoTlb
     /// <summary>Adds lookups a caller counted itself (a burst counts once per burst instead of once per lookup).</summary>
     internal void CountLookups(long hits, long misses)
     {
-        ref StatisticsStripe stripe = ref Stripe();
-        stripe.Hits += hits;
-        stripe.Misses += misses;
+        ref ThreadStatistics counters = ref Counters();
+        counters.Hits += hits;
+        counters.Misses += misses;
     }
 
     /// <summary>The lookup without statistics; the caller accounts for it through <see cref="CountLookups"/>.</summary>
@@ -245,29 +245,29 @@ public sealed partial class IoTlb
         }
 
         UnlockSet(ref meta, sequence);
-        ref StatisticsStripe stripe = ref Stripe();
+        ref ThreadStatistics counters = ref Counters();
         if (!stored)
         {
-            stripe.DroppedFills++;
+            counters.DroppedFills++;
             return;
         }
 
-        stripe.Inserts++;
+        counters.Inserts++;
         if (evicted)
         {
-            stripe.Evictions++;
+            counters.Evictions++;
         }
     }
 
-    /// <summary>Sums the per-processor counters.</summary>
+    /// <summary>Sums the per-thread counters.</summary>
     /// <returns>An approximate snapshot when other threads are running.</returns>
     public IotlbStatistics ReadStatistics()
     {
         long hits = 0, misses = 0, inserts = 0, dropped = 0, evictions = 0, global = 0, domain = 0, domainPage = 0,
             pasid = 0, pasidPage = 0, widened = 0;
-        for (int i = 0; i < _stripes.Length; i++)
+        foreach (var slot in _statistics.Slots)
         {
-            ref StatisticsStripe s = ref _stripes[i];
+            ref ThreadStatistics s = ref slot.Block;
             hits += Volatile.Read(ref s.Hits);
             misses += Volatile.Read(ref s.Misses);
             inserts += Volatile.Read(ref s.Inserts);
@@ -409,7 +409,7 @@ public sealed partial class IoTlb
         Volatile.Write(ref meta.Sequence, unchecked(sequence + 2));
     }
 
-    /// <summary>This processor's counters: written without atomics, never shared with a concurrently running thread.</summary>
+    /// <summary>The calling thread's counters: written without atomics, never shared with another thread.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ref StatisticsStripe Stripe() => ref _stripes[Thread.GetCurrentProcessorId() & _stripeMask];
+    private ref ThreadStatistics Counters() => ref _statistics.For(ref t_statistics);
 }

@@ -1,10 +1,10 @@
 namespace VtdEngine.Iotlb;
 
-/// <summary>A snapshot of an <see cref="IoTlb"/>'s counters, summed over all processor stripes.</summary>
+/// <summary>A snapshot of an <see cref="IoTlb"/>'s counters, summed over the per-thread counters.</summary>
 /// <remarks>
-/// Counters are per-processor and updated without atomics, so a snapshot taken while other threads run is
-/// approximate: an increment can be lost when a thread is preempted between its read and its write. They are
-/// diagnostics, never inputs to a correctness decision.
+/// Counters are per thread: each thread increments its own with plain stores, so no increment is lost, but a
+/// snapshot taken while other threads run may miss their latest increments. They are diagnostics, never inputs to a
+/// correctness decision.
 /// </remarks>
 public readonly record struct IotlbStatistics
 {

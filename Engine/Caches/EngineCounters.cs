@@ -1,42 +1,40 @@
 using System.Runtime.InteropServices;
+using VtdEngine.Iotlb.Storage;
 
 namespace VtdEngine;
 
 /// <summary>
-/// Slow-path and per-burst counters (walks, faults, invalidations, burst reuses), striped per processor so that threads missing at once do not
-/// share a cache line. The IOTLB keeps its own hit/miss counters.
+/// Slow-path and per-burst counters (walks, faults, invalidations, burst reuses), one block per thread so that threads
+/// missing at once share no cache line and counting needs no atomics. The IOTLB keeps its own hit/miss counters.
 /// </summary>
 internal sealed class EngineCounters
 {
-    private readonly Stripe[] _stripes;
-    private readonly int _mask;
+    /// <summary>The calling thread's block of the unit it counted for last.</summary>
+    [ThreadStatic]
+    private static ThreadCounters<Block>.Slot? t_current;
 
-    public EngineCounters()
-    {
-        var count = (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(1, Environment.ProcessorCount));
-        _stripes = new Stripe[count];
-        _mask = count - 1;
-    }
+    private readonly ThreadCounters<Block> _blocks = new();
 
-    public ref Stripe Current => ref _stripes[Thread.GetCurrentProcessorId() & _mask];
+    public ref Block Current => ref _blocks.For(ref t_current);
 
     public (long Walks, long Faults, long TableReads, long Invalidations, long BurstReuses) Sum()
     {
         long walks = 0, faults = 0, reads = 0, invalidations = 0, reuses = 0;
-        foreach (ref readonly var stripe in _stripes.AsSpan())
+        foreach (var slot in _blocks.Slots)
         {
-            walks += Volatile.Read(in stripe.Walks);
-            faults += Volatile.Read(in stripe.Faults);
-            reads += Volatile.Read(in stripe.TableReads);
-            invalidations += Volatile.Read(in stripe.Invalidations);
-            reuses += Volatile.Read(in stripe.BurstReuses);
+            ref readonly var block = ref slot.Block;
+            walks += Volatile.Read(in block.Walks);
+            faults += Volatile.Read(in block.Faults);
+            reads += Volatile.Read(in block.TableReads);
+            invalidations += Volatile.Read(in block.Invalidations);
+            reuses += Volatile.Read(in block.BurstReuses);
         }
         return (walks, faults, reads, invalidations, reuses);
     }
 
-    /// <summary>One processor's counters, padded to two cache lines against false sharing.</summary>
+    /// <summary>One thread's counters, padded to two cache lines against false sharing.</summary>
     [StructLayout(LayoutKind.Explicit, Size = 128)]
-    internal struct Stripe
+    internal struct Block
     {
         [FieldOffset(0)] public long Walks;
         [FieldOffset(8)] public long Faults;

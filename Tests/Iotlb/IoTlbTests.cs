@@ -318,6 +318,43 @@ public class IoTlbTests
     }
 
     [Fact]
+    public void CountersLoseNoLookupWhenThreadsAndIotlbsInterleave()
+    {
+        // Each thread counts in its own block, so even with more threads than processors and every thread
+        // alternating between two IOTLBs, the sums are exact once the threads have finished.
+        const int Threads = 8;
+        const int LookupsPerIotlb = 20_000;
+        IoTlb[] tlbs = [new IoTlb(64), new IoTlb(64)];
+        var entry = new IotlbEntry(0x5000, PageSize.Size4K, CachedRights.Read, Domain, CachedTranslationType.SecondStage);
+        foreach (IoTlb tlb in tlbs)
+        {
+            tlb.Insert(Source, NoPasid, 0x1000, 0, entry, tlb.BeginFill());
+        }
+
+        using var start = new Barrier(Threads);
+        var workers = Enumerable.Range(0, Threads).Select(worker => new Thread(() =>
+        {
+            start.SignalAndWait();
+            for (int i = 0; i < LookupsPerIotlb; i++)
+            {
+                foreach (IoTlb tlb in tlbs)
+                {
+                    tlb.TryLookup(Source, NoPasid, (i & 1) == 0 ? 0x1000UL : 0x2000UL, out _);
+                }
+            }
+        })).ToArray();
+        Array.ForEach(workers, w => w.Start());
+        Array.ForEach(workers, w => w.Join());
+
+        foreach (IoTlb tlb in tlbs)
+        {
+            IotlbStatistics stats = tlb.ReadStatistics();
+            Assert.Equal(Threads * LookupsPerIotlb / 2, stats.Hits);
+            Assert.Equal(Threads * LookupsPerIotlb / 2, stats.Misses);
+        }
+    }
+
+    [Fact]
     public void ConflictingFillsEvictRoundRobin()
     {
         var tlb = new IoTlb(64);

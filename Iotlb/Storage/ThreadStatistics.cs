@@ -2,10 +2,10 @@ using System.Runtime.InteropServices;
 
 namespace VtdEngine.Iotlb.Storage;
 
-/// <summary>One processor's counters, padded to two cache lines so neighbouring stripes never share a line.</summary>
+/// <summary>One thread's IOTLB counters, padded to two cache lines so two threads' blocks never share a line.</summary>
 /// <remarks>128 bytes rather than 64 because the adjacent-line prefetcher pairs lines.</remarks>
 [StructLayout(LayoutKind.Explicit, Size = 128)]
-internal struct StatisticsStripe
+internal struct ThreadStatistics
 {
     [FieldOffset(0)] internal long Hits;
     [FieldOffset(8)] internal long Misses;
