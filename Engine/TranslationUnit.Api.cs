@@ -118,8 +118,10 @@ public sealed partial class TranslationUnit
 
     /// <summary>
     /// Translates a burst, exploiting what a NIC burst looks like: consecutive requests from one (source-id, PASID) hash
-    /// the requester once, and a request to the same 4 KiB page as the previous hit reuses that entry without a lookup
-    /// (descriptors and the TLPs of one buffer share pages), as a device-side translation cache would.
+    /// the requester once, and a request that falls in the page of one of the requester's last few IOTLB hits in the
+    /// burst reuses that entry without a lookup (descriptor, buffer and completion pages interleave, and one 2 MiB
+    /// entry serves every 4 KiB page of a buffer pool), as a hardware IOTLB entry or a device-side translation cache
+    /// would.
     /// </summary>
     /// <remarks>
     /// A burst is issued at the moment of the call: an invalidation that completes while it runs may or may not affect
@@ -137,7 +139,7 @@ public sealed partial class TranslationUnit
         }
     }
 
-    /// <summary>The burst loop shared by the unit and its ports; returns its IOTLB hits, misses and same-page reuses.</summary>
+    /// <summary>The burst loop shared by the unit and its ports; returns its IOTLB hits, misses and reuses.</summary>
     internal (int Hits, int Misses, int Reused) TranslateBurst(ReadOnlySpan<DmaRequest> requests, Span<TranslationResult> results)
     {
         if (results.Length < requests.Length)
@@ -147,8 +149,7 @@ public sealed partial class TranslationUnit
         var iotlb = _iotlb;
         var key = default(IotlbKey);
         var keyRequester = ulong.MaxValue;
-        var last = default(IotlbEntry);
-        var lastPage = ulong.MaxValue;
+        var recent = default(RecentTranslations);
         var reused = 0;
         var hits = 0;
         var misses = 0;
@@ -160,27 +161,33 @@ public sealed partial class TranslationUnit
             {
                 key = new IotlbKey(request.SourceId, request.Pasid);
                 keyRequester = requester;
-                lastPage = ulong.MaxValue;
+                recent.Clear();
             }
             if (MayUseIotlb(request))
             {
-                var page = request.Address >> 12;
-                if (page == lastPage && Permits(last, request))
+                var slot = recent.Find(request.Address);
+                if (slot >= 0 && Permits(recent[slot], request))
                 {
-                    results[i] = Hit(last, request.Address);
+                    results[i] = Hit(recent[slot], request.Address);
                     reused++;
                     continue;
                 }
-                if (iotlb.TryLookupUncounted(key, request.Address, out last) && Permits(last, request))
+                if (iotlb.TryLookupUncounted(key, request.Address, out var entry) && Permits(entry, request))
                 {
-                    lastPage = page;
-                    results[i] = Hit(last, request.Address);
+                    recent.Remember(request.Address, entry, slot);
+                    results[i] = Hit(entry, request.Address);
                     hits++;
                     continue;
                 }
                 misses++;
+                results[i] = TranslateMiss(request);
+                // The walk filled the IOTLB: take its entry into the window so the rest of the page does not walk.
+                if (results[i].IsSuccess && iotlb.TryLookupUncounted(key, request.Address, out entry))
+                {
+                    recent.Remember(request.Address, entry, slot);
+                }
+                continue;
             }
-            lastPage = ulong.MaxValue;
             results[i] = TranslateMiss(request);
         }
         return (hits, misses, reused);

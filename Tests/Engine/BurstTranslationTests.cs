@@ -76,4 +76,114 @@ public class BurstTranslationTests
         Assert.Equal(0x302_0000UL, results[0].Address);
         Assert.Equal(0x302_0008UL, results[1].Address);
     }
+
+    /// <summary>
+    /// A NIC queue's view: a read-only 4 KiB descriptor page at IOVA 0, a writable 4 KiB completion page at 0x1000 and
+    /// a writable 2 MiB buffer pool at 0x20_0000, all for (Sid, no PASID) in domain 4.
+    /// </summary>
+    private static TranslationUnit QueueUnit()
+    {
+        var (unit, memory, l1) = ReadOnlyPageUnit();
+        var l2 = l1 - 0x1000; // ReadOnlyPageUnit allocates l2 just before l1
+        Assert.Equal(SecondStageEntry.Table(l1).Value, memory.Read64(l2));
+        memory.Write64(l2 + 8, SecondStageEntry.Leaf(0x4000_0000, PageSize.Size2M).Value);
+        return unit;
+    }
+
+    [Fact]
+    public void ABurstLooksUpEachPageOnceAndServesEveryFourKibInsideALargePageFromIt()
+    {
+        var unit = QueueUnit();
+        const int Packets = 24;
+        var burst = new List<DmaRequest>();
+        for (var k = 0; k < Packets; k++)
+        {
+            burst.Add(new(Sid, (ulong)k * 16, AccessKind.Read));                       // descriptor
+            burst.Add(new(Sid, 0x20_0000 + ((ulong)k * 0x1_0800), AccessKind.Write));   // buffer: a new 4 KiB page of the 2 MiB page each time
+            burst.Add(new(Sid, 0x1000 + ((ulong)k * 16), AccessKind.Write));            // completion
+        }
+        // Warm the IOTLB: one walk per page (the writes set D), then one IOTLB lookup per page in the burst.
+        foreach (var warm in new[] { burst[0], burst[1], burst[2] })
+        {
+            Assert.True(unit.Translate(warm).IsSuccess);
+        }
+        var before = unit.ReadStatistics();
+        var lookupsBefore = unit.IotlbStatisticsForTest;
+
+        var results = new TranslationResult[burst.Count];
+        unit.Translate(burst.ToArray(), results);
+
+        var after = unit.ReadStatistics();
+        var lookupsAfter = unit.IotlbStatisticsForTest;
+        Assert.Equal(before.Walks, after.Walks);
+        Assert.Equal(3, lookupsAfter.Hits - lookupsBefore.Hits);
+        Assert.Equal(0, lookupsAfter.Misses - lookupsBefore.Misses);
+        Assert.Equal(burst.Count, after.IotlbHits - before.IotlbHits);
+        for (var i = 0; i < burst.Count; i++)
+        {
+            var single = unit.Translate(burst[i]);
+            Assert.Equal(TranslationStatus.Success, results[i].Status);
+            Assert.Equal(single.Address, results[i].Address);
+            Assert.Equal(single.PageSize, results[i].PageSize);
+            Assert.Equal(single.Rights, results[i].Rights);
+        }
+        Assert.Equal(0x4000_0000UL + (23 * 0x1_0800), results[(23 * 3) + 1].Address);
+    }
+
+    [Fact]
+    public void TheBurstWindowServesALargePageUntilTheRequesterChanges()
+    {
+        var unit = QueueUnit();
+        Assert.True(unit.Translate(new DmaRequest(Sid, 0x20_0000, AccessKind.Read)).IsSuccess);
+        DmaRequest[] burst =
+        [
+            new(Sid, 0x20_0000, AccessKind.Read),           // an IOTLB hit: remembered for the whole 2 MiB page
+            new(Sid, 0x20_1000, AccessKind.Write),          // inside it: reused, no table read
+            new(Sid, 0x20_2000, AccessKind.Atomic),
+            new(Sid + 1, 0x20_3000, AccessKind.Read),       // another requester, no context entry: faults
+            new(Sid, 0x20_4000, AccessKind.Read),           // back to Sid: the window was emptied, so this walks
+            new(Sid, 0x20_5000, AccessKind.Read),           // the walk's fill went into the window: reused
+        ];
+        var results = new TranslationResult[burst.Length];
+        unit.Translate(burst, results);
+
+        Assert.Equal([0x4000_0000UL, 0x4000_1000UL, 0x4000_2000UL], results[..3].Select(r => r.Address));
+        Assert.All(results[..3], r => Assert.Equal(0, r.TableReads));
+        Assert.Equal(TranslationStatus.Fault, results[3].Status);
+        Assert.Equal(0x4000_4000UL, results[4].Address);
+        Assert.NotEqual(0, results[4].TableReads);
+        Assert.Equal(0x4000_5000UL, results[5].Address);
+        Assert.Equal(0, results[5].TableReads);
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(4)]
+    public void RandomBurstsAgreeWithSingleTranslations(int seed)
+    {
+        // Pages mapped 4 KiB read-only, 4 KiB writable, 2 MiB writable, and unmapped space, from two requesters (one
+        // without a context entry), in random order: every burst result must be what a single translation gives.
+        var unit = QueueUnit();
+        var random = new Random(seed);
+        ulong[] bases = [0x0, 0x1000, 0x20_0000, 0x30_0000, 0x40_0000, 0x2000];
+        for (var round = 0; round < 50; round++)
+        {
+            var burst = new DmaRequest[random.Next(1, 80)];
+            for (var i = 0; i < burst.Length; i++)
+            {
+                var address = bases[random.Next(bases.Length)] + (ulong)random.Next(0, 0x1000) * (random.Next(4) == 0 ? 0x1000UL : 1UL);
+                burst[i] = new DmaRequest(random.Next(8) == 0 ? (ushort)(Sid + 1) : Sid, address, (AccessKind)random.Next(4));
+            }
+            var results = new TranslationResult[burst.Length];
+            unit.Translate(burst, results);
+            for (var i = 0; i < burst.Length; i++)
+            {
+                var single = unit.Translate(burst[i]);
+                Assert.Equal((single.Status, single.Address, single.Fault, single.PageSize, single.Rights),
+                    (results[i].Status, results[i].Address, results[i].Fault, results[i].PageSize, results[i].Rights));
+            }
+        }
+    }
 }
