@@ -37,7 +37,9 @@ internal sealed class PagingStructureCache
 
     public bool TryLookup(bool firstStage, ushort domainId, uint identity, ulong address, out ulong table, out AccessRights rights)
     {
-        if (_entries.TryLookup(domainId, identity, Region(address), out var entry)
+        // Uncounted: its counts are reported nowhere, and counting would swap the thread's counter block between
+        // this storage and the IOTLB on every miss.
+        if (_entries.TryLookupUncounted(new IotlbKey(domainId, identity), Region(address), out var entry)
             && entry.Type == (firstStage ? CachedTranslationType.FirstStage : CachedTranslationType.SecondStage))
         {
             table = entry.PageFrame;

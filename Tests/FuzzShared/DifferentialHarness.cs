@@ -49,6 +49,9 @@ public sealed class DifferentialHarness
     private readonly HashSet<ushort> _pasidTainted = [];
     private readonly Dictionary<(ushort SourceId, uint Pasid), HashSet<ushort>> _pasidDomains = [];
     private bool _iotlbDirty;
+
+    /// <summary>Domains whose paging structures software changed since their last domain-selective or global IOTLB invalidation.</summary>
+    private readonly HashSet<ushort> _iotlbDirtyDomains = [];
     private int _observedFaults;
     private int _invalidatedEvents;
     private int _deviceTlbCalls;
@@ -104,7 +107,7 @@ public sealed class DifferentialHarness
 
     /// <summary>Whether no cache may hold a stale structure, so cached and uncached results must agree.</summary>
     public bool IsClean => _contextDirty.Count == 0 && _pasidDirty.Count == 0 && _pasidDirtyAll.Count == 0
-        && _pasidTainted.Count == 0 && !_iotlbDirty;
+        && _pasidTainted.Count == 0 && !_iotlbDirty && _iotlbDirtyDomains.Count == 0;
 
     private bool Scalable => Unit.Mode == RootTableMode.Scalable;
 
@@ -264,6 +267,11 @@ public sealed class DifferentialHarness
                 break;
             case InvalidationKind.IotlbGlobal:
                 _iotlbDirty = false;
+                _iotlbDirtyDomains.Clear();
+                break;
+            case InvalidationKind.IotlbDomain:
+                // Table 23: every IOTLB and paging-structure-cache entry of the DID, first and second stage.
+                _iotlbDirtyDomains.Remove(did);
                 break;
             default:
                 break;
@@ -302,6 +310,7 @@ public sealed class DifferentialHarness
         _pasidTainted.Clear();
         _pasidDomains.Clear();
         _iotlbDirty = false;
+        _iotlbDirtyDomains.Clear();
     }
 
     /// <summary>A walk while something is stale may fill later caches from stale structures.</summary>
@@ -320,12 +329,13 @@ public sealed class DifferentialHarness
         var request = trace.Request;
         var sid = request.SourceId;
         var pasid = request.HasPasid ? request.Pasid : 0;
+        int? walkDomain = null; // the DID the walk's paging-structure and IOTLB fills are tagged with
         foreach (var step in trace.Steps)
         {
             var name = step.Structure;
             if (name.StartsWith("FS ", StringComparison.Ordinal) || name.StartsWith("SS ", StringComparison.Ordinal))
             {
-                Use(step.Address, 1, new StructureUse(StructureKind.Paging, sid, 0));
+                Use(step.Address, 1, new StructureUse(StructureKind.Paging, sid, 0, walkDomain));
                 continue;
             }
             switch (name)
@@ -337,6 +347,7 @@ public sealed class DifferentialHarness
                 case "context entry":
                     Use(step.Address, 2, new StructureUse(StructureKind.Context, sid, 0));
                     AddDomain(_contextDomains, sid, (ushort)(step.Raw[1] >> 8));
+                    walkDomain = (ushort)(step.Raw[1] >> 8);
                     break;
                 case "SM context entry":
                     Use(step.Address, 4, new StructureUse(StructureKind.Context, sid, 0));
@@ -351,6 +362,7 @@ public sealed class DifferentialHarness
                 case "PASID table entry":
                     Use(step.Address, 8, new StructureUse(StructureKind.Pasid, sid, pasid));
                     AddDomain(_pasidDomains, (sid, pasid), (ushort)step.Raw[1]);
+                    walkDomain = (ushort)step.Raw[1];
                     break;
                 default:
                     // A structure this harness does not know: treat it as a context-level one (the strictest).
@@ -395,7 +407,11 @@ public sealed class DifferentialHarness
             {
                 case StructureKind.Paging:
                     // The walker's own A/D/EA updates never change what an entry translates; a software write may.
-                    if (software)
+                    if (software && use.DomainId is { } domain)
+                    {
+                        _iotlbDirtyDomains.Add((ushort)domain);
+                    }
+                    else if (software)
                     {
                         _iotlbDirty = true;
                     }
@@ -513,5 +529,6 @@ public sealed class DifferentialHarness
         Paging,
     }
 
-    private readonly record struct StructureUse(StructureKind Kind, ushort SourceId, uint Pasid);
+    /// <summary>A walk's use of a qword; <paramref name="DomainId"/> tags a paging-structure use (null: unknown, so only a global invalidation covers it).</summary>
+    private readonly record struct StructureUse(StructureKind Kind, ushort SourceId, uint Pasid, int? DomainId = null);
 }

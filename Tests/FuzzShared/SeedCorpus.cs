@@ -177,6 +177,10 @@ public static class SeedCorpus
             InvalidateInput.EncodeWrite(true, P(3) + 8, SecondStageEntry.Leaf(0x9000, PageSize.Size4K).Value),
             InvalidateInput.EncodeInvalidate(InvalidationRequest.IotlbPage(10, 0x1000)),
             InvalidateInput.EncodeInvalidate(InvalidationRequest.IotlbGlobal()),
+            // It changes again with the IOTLB warm: a domain-selective IOTLB invalidation alone must be enough.
+            InvalidateInput.EncodeProbe(),
+            InvalidateInput.EncodeWrite(true, P(3) + 8, SecondStageEntry.Leaf(0xA000, PageSize.Size4K).Value),
+            InvalidateInput.EncodeInvalidate(InvalidationRequest.IotlbDomain(10)),
             InvalidateInput.EncodeInvalidate(InvalidationRequest.DeviceTlb(FuzzImage.Devices[0], 0x1000)),
             InvalidateInput.EncodeInvalidate(InvalidationRequest.PasidDeviceTlb(FuzzImage.Devices[1], 1, 0x1000)),
             InvalidateInput.EncodeInvalidate(new InvalidationRequest(InvalidationKind.InterruptEntryCache)),
