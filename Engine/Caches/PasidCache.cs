@@ -33,8 +33,12 @@ internal sealed class PasidCache
     private static int Slot(ushort sourceId, uint pasid) => (int)((((uint)sourceId * 0x9E3779B1u) ^ (pasid * 0xC2B2AE35u)) >> 19) & (Slots - 1);
 }
 
-/// <summary>A cached PASID-table entry for (source-id, PASID) and whether an FPD bit on the PASID path was set.</summary>
-internal sealed class PasidCacheEntry(long stamp, ushort sourceId, uint pasid, in PasidTableEntry value, bool faultProcessingDisabled)
+/// <summary>
+/// A cached PASID-table entry for (source-id, PASID), whether an FPD bit on the PASID path was set, and the outcome of
+/// its request-independent checks (SPT.4–SPT.5: a programming error faults the same way on every use).
+/// </summary>
+internal sealed class PasidCacheEntry(long stamp, ushort sourceId, uint pasid, in PasidTableEntry value, bool faultProcessingDisabled,
+    FaultReason programmingFault)
 {
     public long Stamp { get; } = stamp;
 
@@ -46,4 +50,7 @@ internal sealed class PasidCacheEntry(long stamp, ushort sourceId, uint pasid, i
 
     /// <summary>FPD of the PASID directory or table entry (the context entry's FPD is in the context cache).</summary>
     public bool FaultProcessingDisabled { get; } = faultProcessingDisabled;
+
+    /// <summary>What <c>CheckPasidEntry</c> says for a user request: <see cref="FaultReason.None"/> or an SPT.4/SPT.5 fault.</summary>
+    public FaultReason ProgrammingFault { get; } = programmingFault;
 }

@@ -40,15 +40,10 @@ internal sealed partial class Walker
             privileged = _profile.RidPriv && context.RidPriv;
         }
 
-        var pasidFault = ResolvePasidEntry(ref state, request.SourceId, pasid, context, state.Stamps, out var entry);
+        var pasidFault = ResolvePasidEntry(ref state, request.SourceId, pasid, privileged, context, state.Stamps, out var entry);
         if (pasidFault != FaultReason.None)
         {
             return Fault(ref state, pasidFault);
-        }
-        var entryFault = CheckPasidEntry(entry, privileged);
-        if (entryFault != FaultReason.None)
-        {
-            return Fault(ref state, entryFault);
         }
         state.TagPasid = pasid;
         state.FillFlags = (entry.SupervisorRequestEnable ? CachedRights.Supervisor : 0)
@@ -111,16 +106,19 @@ internal sealed partial class Walker
         return fault;
     }
 
-    /// <summary>The PASID-table entry for (source-id, PASID), from the PASID cache or the tables (SPD.x, SPT.1–SPT.3).</summary>
-    private FaultReason ResolvePasidEntry(ref WalkState state, ushort sourceId, uint pasid, in ScalableModeContextEntry context,
-        FillStamps stamp, out PasidTableEntry entry)
+    /// <summary>
+    /// The PASID-table entry for (source-id, PASID), from the PASID cache or the tables, and its checks (SPD.x,
+    /// SPT.1–SPT.6). A cached entry carries the outcome of its request-independent checks, so a hit re-checks only SRE.
+    /// </summary>
+    private FaultReason ResolvePasidEntry(ref WalkState state, ushort sourceId, uint pasid, bool privileged,
+        in ScalableModeContextEntry context, FillStamps stamp, out PasidTableEntry entry)
     {
         var cached = _caches?.Pasids.Lookup(sourceId, pasid);
         if (cached is not null)
         {
             entry = cached.Value;
             state.FaultProcessingDisabled |= cached.FaultProcessingDisabled;
-            return FaultReason.None;
+            return cached.ProgrammingFault != FaultReason.None ? cached.ProgrammingFault : CheckSupervisorRequest(entry, privileged);
         }
 
         entry = default;
@@ -150,12 +148,13 @@ internal sealed partial class Walker
         state.Trace?.Add("PASID table entry", PasidTableEntry.AddressOf(directory.PasidTablePointer, pasid),
             [entry.Q0, entry.Q1, entry.Q2, entry.Q3, entry.Q4, entry.Q5, entry.Q6, entry.Q7],
             $"P={B(entry.Present)} FPD={B(entry.FaultProcessingDisable)} PGTT={(int)entry.TranslationType} DID={entry.DomainId} AW={entry.AddressWidth} SSPTPTR=0x{entry.SecondStagePointer:x} FSPTPTR=0x{entry.FirstStagePointer:x} FSPM={(int)entry.FirstStagePagingMode} SRE={B(entry.SupervisorRequestEnable)} WPE={B(entry.WriteProtectEnable)} SSADE={B(entry.SecondStageAccessedDirtyEnable)} EAFE={B(entry.ExtendedAccessedFlagEnable)} PWSNP={B(entry.PageWalkSnoop)}");
-        if (entry.Present && !entry.HasReservedBits(_profile))
+        var programmingFault = CheckPasidEntry(entry, privileged: false);
+        if (programmingFault is not (FaultReason.SptNotPresent or FaultReason.SptReserved))
         {
             _caches?.Pasids.Fill(new PasidCacheEntry(stamp.Pasid, sourceId, pasid, entry,
-                directory.FaultProcessingDisable || entry.FaultProcessingDisable));
+                directory.FaultProcessingDisable || entry.FaultProcessingDisable, programmingFault));
         }
-        return FaultReason.None;
+        return programmingFault != FaultReason.None ? programmingFault : CheckSupervisorRequest(entry, privileged);
     }
 
     /// <summary>SM context-entry checks in the spec's order (VT-d §9.4, fault conditions SCT.2–SCT.5).</summary>
@@ -229,12 +228,12 @@ internal sealed partial class Walker
         {
             return FaultReason.SptInvalidProgramming;
         }
-        if (privileged && !entry.SupervisorRequestEnable)
-        {
-            return FaultReason.SptSupervisorRequestDisabled;
-        }
-        return FaultReason.None;
+        return CheckSupervisorRequest(entry, privileged);
     }
+
+    /// <summary>The one request-dependent PASID-table-entry check (SPT.6): a supervisor request needs SRE.</summary>
+    private static FaultReason CheckSupervisorRequest(in PasidTableEntry entry, bool privileged) =>
+        privileged && !entry.SupervisorRequestEnable ? FaultReason.SptSupervisorRequestDisabled : FaultReason.None;
 
     private bool FirstStageModeSupported(FirstStagePagingMode mode) =>
         mode == FirstStagePagingMode.FourLevel || (mode == FirstStagePagingMode.FiveLevel && _profile.FirstStage5Level);
