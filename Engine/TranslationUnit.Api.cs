@@ -76,12 +76,31 @@ public sealed partial class TranslationUnit
     /// read-only first-stage page, allowed unless WPE — takes the second test.
     /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool Permits(in IotlbEntry entry, in DmaRequest request)
+    private static bool Permits(in IotlbEntry entry, in DmaRequest request) =>
+        Permits(entry, request.Access, request.HasPasid ? request.Privileged : (entry.Rights & CachedRights.PrivilegedWithoutPasid) != 0);
+
+    /// <summary>
+    /// Which requests of one requester <paramref name="entry"/> settles, as <see cref="RecentTranslations"/> records them:
+    /// every access, unprivileged and privileged; a request without PASID takes its privilege from the entry (RID_PRIV).
+    /// </summary>
+    private static int GrantedAccesses(in IotlbEntry entry, bool hasPasid)
+    {
+        var granted = 0;
+        foreach (var access in (ReadOnlySpan<AccessKind>)[AccessKind.Read, AccessKind.Write, AccessKind.Atomic])
+        {
+            var withoutPasid = (entry.Rights & CachedRights.PrivilegedWithoutPasid) != 0;
+            granted |= (Permits(entry, access, hasPasid ? false : withoutPasid) ? 1 : 0) << RecentTranslations.AccessIndex(access, false);
+            granted |= (Permits(entry, access, hasPasid || withoutPasid) ? 1 : 0) << RecentTranslations.AccessIndex(access, true);
+        }
+        return granted;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool Permits(in IotlbEntry entry, AccessKind access, bool privileged)
     {
         var rights = entry.Rights;
-        var privileged = request.HasPasid ? request.Privileged : (rights & CachedRights.PrivilegedWithoutPasid) != 0;
         var firstStage = entry.Type is CachedTranslationType.FirstStage or CachedTranslationType.Nested;
-        var needed = s_accessNeeds[(int)request.Access & 3]
+        var needed = s_accessNeeds[(int)access & 3]
             | (privileged ? CachedRights.Supervisor : firstStage ? CachedRights.User : 0);
         if ((rights & needed) == needed)
         {
@@ -140,13 +159,16 @@ public sealed partial class TranslationUnit
     }
 
     /// <summary>The burst loop shared by the unit and its ports; returns its IOTLB hits, misses and reuses.</summary>
+    /// <remarks>
+    /// The loop body keeps only the window test inline; the IOTLB lookup and the walk are calls, so the JIT can keep the
+    /// reuse path in registers.
+    /// </remarks>
     internal (int Hits, int Misses, int Reused) TranslateBurst(ReadOnlySpan<DmaRequest> requests, Span<TranslationResult> results)
     {
         if (results.Length < requests.Length)
         {
             throw new ArgumentException("The result span is shorter than the request span.", nameof(results));
         }
-        var iotlb = _iotlb;
         var key = default(IotlbKey);
         var keyRequester = ulong.MaxValue;
         var recent = default(RecentTranslations);
@@ -163,34 +185,51 @@ public sealed partial class TranslationUnit
                 keyRequester = requester;
                 recent.Clear();
             }
-            if (MayUseIotlb(request))
+            if (!MayUseIotlb(request))
             {
-                var slot = recent.Find(request.Address);
-                if (slot >= 0 && Permits(recent[slot], request))
-                {
-                    results[i] = Hit(recent[slot], request.Address);
-                    reused++;
-                    continue;
-                }
-                if (iotlb.TryLookupUncounted(key, request.Address, out var entry) && Permits(entry, request))
-                {
-                    recent.Remember(request.Address, entry, slot);
-                    results[i] = Hit(entry, request.Address);
-                    hits++;
-                    continue;
-                }
-                misses++;
                 results[i] = TranslateMiss(request);
-                // The walk filled the IOTLB: take its entry into the window so the rest of the page does not walk.
-                if (results[i].IsSuccess && iotlb.TryLookupUncounted(key, request.Address, out entry))
-                {
-                    recent.Remember(request.Address, entry, slot);
-                }
                 continue;
             }
-            results[i] = TranslateMiss(request);
+            var slot = recent.Find(request.Address);
+            if (slot >= 0 && recent.TryTranslate(slot, request, out results[i]))
+            {
+                reused++;
+                continue;
+            }
+            if (LookupIntoWindow(ref recent, slot, key, request, out results[i]))
+            {
+                hits++;
+                continue;
+            }
+            misses++;
+            WalkIntoWindow(ref recent, slot, key, request, out results[i]);
         }
         return (hits, misses, reused);
+    }
+
+    /// <summary>A burst's IOTLB lookup: on a hit whose rights settle the access, the entry joins the window.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool LookupIntoWindow(ref RecentTranslations recent, int slot, in IotlbKey key, in DmaRequest request, out TranslationResult result)
+    {
+        if (_iotlb.TryLookupUncounted(key, request.Address, out var entry) && Permits(entry, request))
+        {
+            recent.Remember(request.Address, entry, slot, GrantedAccesses(entry, request.HasPasid));
+            result = Hit(entry, request.Address);
+            return true;
+        }
+        result = default;
+        return false;
+    }
+
+    /// <summary>A burst's walk: the walk filled the IOTLB, so its entry joins the window and the rest of the page does not walk.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void WalkIntoWindow(ref RecentTranslations recent, int slot, in IotlbKey key, in DmaRequest request, out TranslationResult result)
+    {
+        result = TranslateMiss(request);
+        if (result.IsSuccess && _iotlb.TryLookupUncounted(key, request.Address, out var entry))
+        {
+            recent.Remember(request.Address, entry, slot, GrantedAccesses(entry, request.HasPasid));
+        }
     }
 
     /// <summary>
@@ -253,8 +292,13 @@ public sealed partial class TranslationUnit
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static TranslationResult Hit(in IotlbEntry entry, ulong address) =>
-        new(entry.Translate(address), TranslationStatus.Success, FaultReason.None, entry.Size,
-            (AccessRights)(entry.Rights & (CachedRights.Read | CachedRights.Write | CachedRights.User)), false, entry.DomainId, 0, 0);
+        new(entry.Translate(address), TranslationStatus.Success, FaultReason.None, entry.Size, HitRights(entry), false,
+            entry.DomainId, 0, 0);
+
+    /// <summary>The rights a hit reports: the cached R/W/U bits.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static AccessRights HitRights(in IotlbEntry entry) =>
+        (AccessRights)(entry.Rights & (CachedRights.Read | CachedRights.Write | CachedRights.User));
 
     /// <summary>Walks the tables for <paramref name="request"/> without any cache and records every step.</summary>
     public WalkTrace Trace(in DmaRequest request)

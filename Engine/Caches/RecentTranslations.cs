@@ -1,4 +1,3 @@
-using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using VtdEngine.Iotlb;
 using VtdEngine.Tables;
@@ -39,15 +38,33 @@ internal struct RecentTranslations
         return -1;
     }
 
-    /// <summary>The translation at <paramref name="index"/> (from <see cref="Find"/>).</summary>
-    [UnscopedRef]
-    public readonly ref readonly IotlbEntry this[int index] => ref _slots[index].Entry;
+    /// <summary>
+    /// The result for <paramref name="request"/> from slot <paramref name="index"/> (from <see cref="Find"/>), or false
+    /// when the cached rights do not settle the access and the request must look further.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public readonly bool TryTranslate(int index, in DmaRequest request, out TranslationResult result)
+    {
+        ref readonly var slot = ref _slots[index];
+        if (((slot.Granted >> AccessIndex(request.Access, request.HasPasid && request.Privileged)) & 1) == 0)
+        {
+            result = default;
+            return false;
+        }
+        result = new(slot.Frame | (request.Address & ~slot.PageMask), TranslationStatus.Success, FaultReason.None, slot.Size,
+            slot.Rights, false, slot.DomainId, 0, 0);
+        return true;
+    }
 
     /// <summary>
     /// Remembers <paramref name="entry"/>, the translation of <paramref name="address"/>, in place of
     /// <paramref name="replace"/> (a slot of the same page whose rights did not settle the access) or of the oldest.
     /// </summary>
-    public void Remember(ulong address, in IotlbEntry entry, int replace)
+    /// <param name="address">The address the entry was found for.</param>
+    /// <param name="entry">The IOTLB entry.</param>
+    /// <param name="replace">The slot to overwrite, or -1.</param>
+    /// <param name="granted">Bit <see cref="AccessIndex"/>(access, privileged) set where the entry settles such a request of this requester without a walk.</param>
+    public void Remember(ulong address, in IotlbEntry entry, int replace, int granted)
     {
         int index;
         if (replace >= 0)
@@ -63,11 +80,32 @@ internal struct RecentTranslations
             index = _next;
             _next = (_next + 1) & (Capacity - 1);
         }
-        var mask = ~entry.Size.OffsetMask();
+        var mask = CoverageMask(address, entry);
         ref var slot = ref _slots[index];
         slot.PageBase = address & mask;
         slot.PageMask = mask;
-        slot.Entry = entry;
+        slot.Frame = entry.Translate(address & mask); // the covered range's output base, also when narrowed to 4 KiB
+        slot.Size = entry.Size;
+        slot.Rights = TranslationUnit.HitRights(entry);
+        slot.DomainId = entry.DomainId;
+        slot.Granted = (byte)granted;
+    }
+
+    /// <summary>
+    /// The mask of the input range <paramref name="entry"/> may serve: its whole page, unless the page's input or output
+    /// range overlaps the interrupt window 0xFEE0_0000–0xFEEF_FFFF (VT-d §3.14, §3.15). There the walk decides per
+    /// address — an input inside it is an interrupt message, an output inside it a fault — and the IOTLB, which tags
+    /// an entry with the 4 KiB page that filled it, never lets one page's success answer another's; neither may we.
+    /// </summary>
+    private static ulong CoverageMask(ulong address, in IotlbEntry entry)
+    {
+        var pageMask = ~entry.Size.OffsetMask();
+        var last = entry.Size.OffsetMask();
+        var inputBase = address & pageMask;
+        return Overlaps(inputBase, last) || Overlaps(entry.PageFrame, last) ? ~PageSize.Size4K.OffsetMask() : pageMask;
+
+        static bool Overlaps(ulong start, ulong length) =>
+            start < Walker.InterruptRangeEnd && start + length >= Walker.InterruptRangeBase;
     }
 
     /// <summary>Forgets everything: the requester changed.</summary>
@@ -77,11 +115,21 @@ internal struct RecentTranslations
         _next = 0;
     }
 
+    /// <summary>The bit of <see cref="Slot.Granted"/> for a request; privilege counts only for requests with PASID.</summary>
+    public static int AccessIndex(AccessKind access, bool privileged) => (int)access + (privileged ? 4 : 0);
+
+    /// <summary>One remembered translation, with what a hit returns and which accesses it settles.</summary>
     private struct Slot
     {
         public ulong PageBase;
         public ulong PageMask;
-        public IotlbEntry Entry;
+        public ulong Frame;
+        public PageSize Size;
+        public AccessRights Rights;
+        public ushort DomainId;
+
+        /// <summary>Bit <c>access + 4 × privileged</c>: the entry settles that request without a walk.</summary>
+        public byte Granted;
     }
 
     [InlineArray(Capacity)]

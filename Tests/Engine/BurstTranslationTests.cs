@@ -1,4 +1,6 @@
+using CsCheck;
 using VtdEngine.Tables;
+using VtdEngine.Tests.Reference;
 
 namespace VtdEngine.Tests.Engine;
 
@@ -186,4 +188,58 @@ public class BurstTranslationTests
             }
         }
     }
+
+    [Fact]
+    public void ALargePageWhoseOutputMeetsTheInterruptWindowIsServedOnlyPageByPage()
+    {
+        // 2 MiB at IOVA 0x40_0000 -> 0xFEE0_0000: its upper 1 MiB translates, its lower 1 MiB is the interrupt window
+        // and faults (VT-d §3.15), so a success in one 4 KiB page must not answer for another.
+        var (unit, memory, l1) = ReadOnlyPageUnit();
+        memory.Write64(l1 - 0x1000 + 16, SecondStageEntry.Leaf(0xFEE0_0000, PageSize.Size2M).Value);
+        Assert.True(unit.Translate(new DmaRequest(Sid, 0x50_0000, AccessKind.Read)).IsSuccess);
+        DmaRequest[] burst = [new(Sid, 0x50_0000, AccessKind.Read), new(Sid, 0x50_1000, AccessKind.Read), new(Sid, 0x40_0000, AccessKind.Read)];
+        var results = new TranslationResult[burst.Length];
+        unit.Translate(burst, results);
+
+        Assert.Equal(0xFEF0_0000UL, results[0].Address);
+        Assert.Equal(0xFEF0_1000UL, results[1].Address);
+        Assert.NotEqual(0, results[1].TableReads); // another 4 KiB page of that 2 MiB page walks
+        Assert.Equal(FaultReason.SgnInterruptRange, results[2].Fault);
+    }
+
+    [Fact]
+    public void WellFormedImagesTranslateTheSameInABurstAsOneByOne() =>
+        // Every PGTT, 4/5-level first stage, large pages, SRE/WPE/U-S, A/D updates, privileged requests with and
+        // without PASID, ATS requests: the stream grouped by requester (so the burst window serves many requests) and
+        // each request followed by a neighbour in its 2 MiB region, translated twice (cold, then warm).
+        Gen.Int.Sample(seed =>
+        {
+            var random = new Random(seed);
+            var image = TableImageGenerator.Generate(random);
+            var stream = TableImageGenerator.Requests(image, random, 24)
+                .SelectMany(r => new[] { r, new DmaRequest(r.SourceId, r.Address ^ ((ulong)random.Next(1 << 21) & ~0xFFFUL), r.Access, r.Pasid, r.Privileged, r.AddressType) })
+                .OrderBy(r => ((ulong)r.SourceId << 32) | r.Pasid)
+                .ToArray();
+            var burstMemory = image.Memory.Clone();
+            var single = image.CreateUnit();
+            var burst = new TranslationUnit(burstMemory, image.Profile);
+            burst.SetRootTable(single.RootTableAddress, single.Mode);
+            burst.TranslationEnabled = single.TranslationEnabled;
+            var results = new TranslationResult[stream.Length];
+            for (var pass = 0; pass < 2; pass++)
+            {
+                burst.Translate(stream, results);
+                for (var i = 0; i < stream.Length; i++)
+                {
+                    var one = single.Translate(stream[i]);
+                    Assert.True((one.Status, one.Address, one.Fault, one.PageSize, one.Rights, one.DomainId)
+                        == (results[i].Status, results[i].Address, results[i].Fault, results[i].PageSize, results[i].Rights, results[i].DomainId),
+                        $"seed {seed} pass {pass} #{i} {stream[i]}: one by one {one}, burst {results[i]}");
+                }
+            }
+            foreach (var frame in image.Builder.Frames)
+            {
+                Assert.True(image.Memory.GetFrame(frame >> 12).SequenceEqual(burstMemory.GetFrame(frame >> 12)), $"seed {seed}: memory differs in frame 0x{frame:x}");
+            }
+        }, seed: "2bW9Kc1xQm0a", iter: 400, threads: 1);
 }
