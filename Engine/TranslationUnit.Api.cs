@@ -76,31 +76,12 @@ public sealed partial class TranslationUnit
     /// read-only first-stage page, allowed unless WPE — takes the second test.
     /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool Permits(in IotlbEntry entry, in DmaRequest request) =>
-        Permits(entry, request.Access, request.HasPasid ? request.Privileged : (entry.Rights & CachedRights.PrivilegedWithoutPasid) != 0);
-
-    /// <summary>
-    /// Which requests of one requester <paramref name="entry"/> settles, as <see cref="RecentTranslations"/> records them:
-    /// every access, unprivileged and privileged; a request without PASID takes its privilege from the entry (RID_PRIV).
-    /// </summary>
-    private static int GrantedAccesses(in IotlbEntry entry, bool hasPasid)
-    {
-        var granted = 0;
-        foreach (var access in (ReadOnlySpan<AccessKind>)[AccessKind.Read, AccessKind.Write, AccessKind.Atomic])
-        {
-            var withoutPasid = (entry.Rights & CachedRights.PrivilegedWithoutPasid) != 0;
-            granted |= (Permits(entry, access, hasPasid ? false : withoutPasid) ? 1 : 0) << RecentTranslations.AccessIndex(access, false);
-            granted |= (Permits(entry, access, hasPasid || withoutPasid) ? 1 : 0) << RecentTranslations.AccessIndex(access, true);
-        }
-        return granted;
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool Permits(in IotlbEntry entry, AccessKind access, bool privileged)
+    internal static bool Permits(in IotlbEntry entry, in DmaRequest request)
     {
         var rights = entry.Rights;
+        var privileged = request.HasPasid ? request.Privileged : (rights & CachedRights.PrivilegedWithoutPasid) != 0;
         var firstStage = entry.Type is CachedTranslationType.FirstStage or CachedTranslationType.Nested;
-        var needed = s_accessNeeds[(int)access & 3]
+        var needed = s_accessNeeds[(int)request.Access & 3]
             | (privileged ? CachedRights.Supervisor : firstStage ? CachedRights.User : 0);
         if ((rights & needed) == needed)
         {
@@ -213,7 +194,7 @@ public sealed partial class TranslationUnit
     {
         if (_iotlb.TryLookupUncounted(key, request.Address, out var entry) && Permits(entry, request))
         {
-            recent.Remember(request.Address, entry, slot, GrantedAccesses(entry, request.HasPasid));
+            recent.Remember(request.Address, entry, slot);
             result = Hit(entry, request.Address);
             return true;
         }
@@ -228,7 +209,7 @@ public sealed partial class TranslationUnit
         result = TranslateMiss(request);
         if (result.IsSuccess && _iotlb.TryLookupUncounted(key, request.Address, out var entry))
         {
-            recent.Remember(request.Address, entry, slot, GrantedAccesses(entry, request.HasPasid));
+            recent.Remember(request.Address, entry, slot);
         }
     }
 

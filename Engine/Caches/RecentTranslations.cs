@@ -46,13 +46,13 @@ internal struct RecentTranslations
     public readonly bool TryTranslate(int index, in DmaRequest request, out TranslationResult result)
     {
         ref readonly var slot = ref _slots[index];
-        if (((slot.Granted >> AccessIndex(request.Access, request.HasPasid && request.Privileged)) & 1) == 0)
+        if (!TranslationUnit.Permits(slot.Entry, request))
         {
             result = default;
             return false;
         }
-        result = new(slot.Frame | (request.Address & ~slot.PageMask), TranslationStatus.Success, FaultReason.None, slot.Size,
-            slot.Rights, false, slot.DomainId, 0, 0);
+        result = new(slot.Frame | (request.Address & ~slot.PageMask), TranslationStatus.Success, FaultReason.None, slot.Entry.Size,
+            TranslationUnit.HitRights(slot.Entry), false, slot.Entry.DomainId, 0, 0);
         return true;
     }
 
@@ -63,8 +63,7 @@ internal struct RecentTranslations
     /// <param name="address">The address the entry was found for.</param>
     /// <param name="entry">The IOTLB entry.</param>
     /// <param name="replace">The slot to overwrite, or -1.</param>
-    /// <param name="granted">Bit <see cref="AccessIndex"/>(access, privileged) set where the entry settles such a request of this requester without a walk.</param>
-    public void Remember(ulong address, in IotlbEntry entry, int replace, int granted)
+    public void Remember(ulong address, in IotlbEntry entry, int replace)
     {
         int index;
         if (replace >= 0)
@@ -85,10 +84,7 @@ internal struct RecentTranslations
         slot.PageBase = address & mask;
         slot.PageMask = mask;
         slot.Frame = entry.Translate(address & mask); // the covered range's output base, also when narrowed to 4 KiB
-        slot.Size = entry.Size;
-        slot.Rights = TranslationUnit.HitRights(entry);
-        slot.DomainId = entry.DomainId;
-        slot.Granted = (byte)granted;
+        slot.Entry = entry;
     }
 
     /// <summary>
@@ -115,21 +111,13 @@ internal struct RecentTranslations
         _next = 0;
     }
 
-    /// <summary>The bit of <see cref="Slot.Granted"/> for a request; privilege counts only for requests with PASID.</summary>
-    public static int AccessIndex(AccessKind access, bool privileged) => (int)access + (privileged ? 4 : 0);
-
-    /// <summary>One remembered translation, with what a hit returns and which accesses it settles.</summary>
+    /// <summary>One remembered translation: the input range it serves and that range's output base.</summary>
     private struct Slot
     {
         public ulong PageBase;
         public ulong PageMask;
         public ulong Frame;
-        public PageSize Size;
-        public AccessRights Rights;
-        public ushort DomainId;
-
-        /// <summary>Bit <c>access + 4 × privileged</c>: the entry settles that request without a walk.</summary>
-        public byte Granted;
+        public IotlbEntry Entry;
     }
 
     [InlineArray(Capacity)]
