@@ -81,7 +81,7 @@ public sealed partial class TranslationUnit
         var rights = entry.Rights;
         var privileged = request.HasPasid ? request.Privileged : (rights & CachedRights.PrivilegedWithoutPasid) != 0;
         var firstStage = entry.Type is CachedTranslationType.FirstStage or CachedTranslationType.Nested;
-        var needed = s_accessNeeds[(int)request.Access & 3]
+        var needed = (CachedRights)AccessNeeds[(int)request.Access & 3]
             | (privileged ? CachedRights.Supervisor : firstStage ? CachedRights.User : 0);
         if ((rights & needed) == needed)
         {
@@ -92,13 +92,16 @@ public sealed partial class TranslationUnit
             && (rights & CachedRights.WriteProtect) == 0;
     }
 
-    /// <summary>Rights an access needs in a cached entry, by <see cref="AccessKind"/>: writes also need D set already.</summary>
-    private static readonly CachedRights[] s_accessNeeds =
+    /// <summary>
+    /// Rights an access needs in a cached entry, by <see cref="AccessKind"/> (read, write, atomic, and a spare for the
+    /// mask): writes also need D set already. Constant data, so the hit path loads no static field.
+    /// </summary>
+    private static ReadOnlySpan<byte> AccessNeeds =>
     [
-        CachedRights.Read,
-        CachedRights.Write | CachedRights.Dirty,
-        CachedRights.Read | CachedRights.Write | CachedRights.Dirty,
-        CachedRights.Read | CachedRights.Write | CachedRights.Dirty,
+        (byte)CachedRights.Read,
+        (byte)(CachedRights.Write | CachedRights.Dirty),
+        (byte)(CachedRights.Read | CachedRights.Write | CachedRights.Dirty),
+        (byte)(CachedRights.Read | CachedRights.Write | CachedRights.Dirty),
     ];
 
     [MethodImpl(MethodImplOptions.NoInlining)]
