@@ -176,7 +176,7 @@ public class BurstTranslationTests
             for (var i = 0; i < burst.Length; i++)
             {
                 var address = bases[random.Next(bases.Length)] + (ulong)random.Next(0, 0x1000) * (random.Next(4) == 0 ? 0x1000UL : 1UL);
-                burst[i] = new DmaRequest(random.Next(8) == 0 ? (ushort)(Sid + 1) : Sid, address, (AccessKind)random.Next(4));
+                burst[i] = new DmaRequest(random.Next(8) == 0 ? (ushort)(Sid + 1) : Sid, address, (AccessKind)random.Next(3));
             }
             var results = new TranslationResult[burst.Length];
             unit.Translate(burst, results);
