@@ -275,14 +275,13 @@ public sealed partial class TranslationUnit
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static TranslationResult Hit(in IotlbEntry entry, ulong address) =>
-        new(entry.Translate(address), TranslationStatus.Success, FaultReason.None, entry.Size, HitRights(entry), false,
-            entry.DomainId, 0, 0);
+    private static TranslationResult Hit(in IotlbEntry entry, ulong address) => new(entry.Translate(address), HitOutcome(entry));
 
-    /// <summary>The rights a hit reports: the cached R/W/U bits.</summary>
+    /// <summary>What a hit on <paramref name="entry"/> reports besides the address: success, its page size, its R/W/U rights and DID, no cost.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static AccessRights HitRights(in IotlbEntry entry) =>
-        (AccessRights)(entry.Rights & (CachedRights.Read | CachedRights.Write | CachedRights.User));
+    internal static ulong HitOutcome(in IotlbEntry entry) =>
+        new TranslationResult(0, TranslationStatus.Success, FaultReason.None, entry.Size,
+            (AccessRights)(entry.Rights & (CachedRights.Read | CachedRights.Write | CachedRights.User)), false, entry.DomainId, 0, 0).Outcome;
 
     /// <summary>Walks the tables for <paramref name="request"/> without any cache and records every step.</summary>
     public WalkTrace Trace(in DmaRequest request)

@@ -59,8 +59,7 @@ internal struct RecentTranslations
             result = default;
             return false;
         }
-        result = new(slot.Frame | (request.Address & ~slot.PageMask), TranslationStatus.Success, FaultReason.None, slot.Entry.Size,
-            TranslationUnit.HitRights(slot.Entry), false, slot.Entry.DomainId, 0, 0);
+        result = new(slot.Frame | (request.Address & ~slot.PageMask), slot.Outcome);
         return true;
     }
 
@@ -94,6 +93,7 @@ internal struct RecentTranslations
         slot.PageMask = mask;
         slot.Frame = entry.Translate(address & mask); // the covered range's output base, also when narrowed to 4 KiB
         slot.Entry = entry;
+        slot.Outcome = TranslationUnit.HitOutcome(entry);
     }
 
     /// <summary>
@@ -121,12 +121,13 @@ internal struct RecentTranslations
         _last = 0;
     }
 
-    /// <summary>One remembered translation: the input range it serves and that range's output base.</summary>
+    /// <summary>One remembered translation: the input range it serves, that range's output base, and what a hit reports.</summary>
     private struct Slot
     {
         public ulong PageBase;
         public ulong PageMask;
         public ulong Frame;
+        public ulong Outcome;
         public IotlbEntry Entry;
     }
 

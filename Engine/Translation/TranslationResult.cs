@@ -38,46 +38,57 @@ public enum AccessRights : byte
 /// </summary>
 public readonly struct TranslationResult
 {
+    // Everything but the address in one word, so a result is 16 bytes and a cached hit writes it with two stores:
+    // [63:56 flag writes][55:48 table reads][47:32 DID][31:24 rights][23:16 page size][15:8 fault][7 FPD][6:0 status].
+    private const ulong FaultRecordingDisabledBit = 0x80;
+
+    private readonly ulong _outcome;
+
     internal TranslationResult(ulong address, TranslationStatus status, FaultReason fault, PageSize pageSize,
         AccessRights rights, bool faultRecordingDisabled, ushort domainId, byte tableReads, byte flagWrites)
     {
         Address = address;
-        Status = status;
-        Fault = fault;
-        PageSize = pageSize;
-        Rights = rights;
-        FaultRecordingDisabled = faultRecordingDisabled;
-        DomainId = domainId;
-        TableReads = tableReads;
-        FlagWrites = flagWrites;
+        _outcome = (ulong)status | (faultRecordingDisabled ? FaultRecordingDisabledBit : 0) | ((ulong)fault << 8)
+            | ((ulong)pageSize << 16) | ((ulong)rights << 24) | ((ulong)domainId << 32) | ((ulong)tableReads << 48)
+            | ((ulong)flagWrites << 56);
+    }
+
+    /// <summary>A result with <paramref name="outcome"/> (see <see cref="Outcome"/>) at another address.</summary>
+    internal TranslationResult(ulong address, ulong outcome)
+    {
+        Address = address;
+        _outcome = outcome;
     }
 
     /// <summary>Output host physical address (input address for <see cref="TranslationStatus.Interrupt"/>).</summary>
     public ulong Address { get; }
 
     /// <summary>Success, fault or interrupt.</summary>
-    public TranslationStatus Status { get; }
+    public TranslationStatus Status => (TranslationStatus)(_outcome & 0x7F);
 
     /// <summary>The fault reason, <see cref="FaultReason.None"/> unless <see cref="Status"/> is Fault.</summary>
-    public FaultReason Fault { get; }
+    public FaultReason Fault => (FaultReason)(byte)(_outcome >> 8);
 
     /// <summary>Size of the page that translated the request.</summary>
-    public PageSize PageSize { get; }
+    public PageSize PageSize => (PageSize)(byte)(_outcome >> 16);
 
     /// <summary>Rights the translation grants (for ATS completions and IOTLB fills).</summary>
-    public AccessRights Rights { get; }
+    public AccessRights Rights => (AccessRights)(byte)(_outcome >> 24);
 
     /// <summary>An FPD bit on the path was set and the fault is qualified: hardware does not record it.</summary>
-    public bool FaultRecordingDisabled { get; }
+    public bool FaultRecordingDisabled => (_outcome & FaultRecordingDisabledBit) != 0;
 
     /// <summary>Domain-id of the translating entry (0 where none applies).</summary>
-    public ushort DomainId { get; }
+    public ushort DomainId => (ushort)(_outcome >> 32);
 
     /// <summary>Remapping-structure and paging-entry reads this translation cost.</summary>
-    public byte TableReads { get; }
+    public byte TableReads => (byte)(_outcome >> 48);
 
     /// <summary>A/D/EA flag writes this translation performed.</summary>
-    public byte FlagWrites { get; }
+    public byte FlagWrites => (byte)(_outcome >> 56);
+
+    /// <summary>Everything but the address, packed: what a cached translation reuses for another address in its page.</summary>
+    internal ulong Outcome => _outcome;
 
     /// <summary>Whether the request was translated.</summary>
     public bool IsSuccess => Status == TranslationStatus.Success;

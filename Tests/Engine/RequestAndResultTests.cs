@@ -1,9 +1,10 @@
 using System.Runtime.CompilerServices;
+using VtdEngine.Tables;
 
 namespace VtdEngine.Tests.Engine;
 
 [Trait("Category", "Walker")]
-public class DmaRequestTests
+public class RequestAndResultTests
 {
     [Fact]
     public void ARequestIsSixteenBytesAndKeepsEveryField()
@@ -29,5 +30,19 @@ public class DmaRequestTests
         Assert.Equal("access", Assert.Throws<ArgumentOutOfRangeException>(() => new DmaRequest(1, 0, (AccessKind)3)).ParamName);
         Assert.Equal("addressType", Assert.Throws<ArgumentOutOfRangeException>(
             () => new DmaRequest(1, 0, AccessKind.Read, addressType: (AddressType)3)).ParamName);
+    }
+
+    [Fact]
+    public void AResultIsSixteenBytesAndKeepsEveryField()
+    {
+        Assert.Equal(16, Unsafe.SizeOf<TranslationResult>());
+        var result = new TranslationResult(0xFFFF_FFFF_FFFF_F123, TranslationStatus.Fault, FaultReason.SptNotPresent, PageSize.Size1G,
+            AccessRights.Read | AccessRights.User, true, 0xFFFE, 255, 7);
+        Assert.Equal((0xFFFF_FFFF_FFFF_F123UL, TranslationStatus.Fault, FaultReason.SptNotPresent, PageSize.Size1G,
+            AccessRights.Read | AccessRights.User, true, (ushort)0xFFFE, (byte)255, (byte)7),
+            (result.Address, result.Status, result.Fault, result.PageSize, result.Rights, result.FaultRecordingDisabled,
+            result.DomainId, result.TableReads, result.FlagWrites));
+        var other = new TranslationResult(0x1000, TranslationStatus.Interrupt, FaultReason.None, PageSize.Size4K, AccessRights.None, false, 0, 0, 0);
+        Assert.Equal((TranslationStatus.Interrupt, false, (byte)0), (other.Status, other.FaultRecordingDisabled, other.TableReads));
     }
 }
