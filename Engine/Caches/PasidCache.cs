@@ -51,6 +51,6 @@ internal sealed class PasidCacheEntry(long stamp, ushort sourceId, uint pasid, i
     /// <summary>FPD of the PASID directory or table entry (the context entry's FPD is in the context cache).</summary>
     public bool FaultProcessingDisabled { get; } = faultProcessingDisabled;
 
-    /// <summary>What <c>CheckPasidEntry</c> says for a user request: <see cref="FaultReason.None"/> or an SPT.4/SPT.5 fault.</summary>
+    /// <summary>What the walker's request-independent checks say of the entry: <see cref="FaultReason.None"/> or an SPT.4/SPT.5 fault.</summary>
     public FaultReason ProgrammingFault { get; } = programmingFault;
 }

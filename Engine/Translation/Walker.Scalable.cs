@@ -5,6 +5,7 @@ namespace VtdEngine;
 
 internal sealed partial class Walker
 {
+
     /// <summary>Scalable-mode walk (VT-d §3.4.3): SM root, SM context, PASID directory, PASID table, then the PGTT.</summary>
     private TranslationResult TranslateScalable(ref WalkState state, in DmaRequest request, ulong rootTable)
     {
@@ -118,7 +119,7 @@ internal sealed partial class Walker
         {
             entry = cached.Value;
             state.FaultProcessingDisabled |= cached.FaultProcessingDisabled;
-            return cached.ProgrammingFault != FaultReason.None ? cached.ProgrammingFault : CheckSupervisorRequest(entry, privileged);
+            return CheckSupervisorRequest(cached.ProgrammingFault, entry, privileged);
         }
 
         entry = default;
@@ -148,13 +149,13 @@ internal sealed partial class Walker
         state.Trace?.Add("PASID table entry", PasidTableEntry.AddressOf(directory.PasidTablePointer, pasid),
             [entry.Q0, entry.Q1, entry.Q2, entry.Q3, entry.Q4, entry.Q5, entry.Q6, entry.Q7],
             $"P={B(entry.Present)} FPD={B(entry.FaultProcessingDisable)} PGTT={(int)entry.TranslationType} DID={entry.DomainId} AW={entry.AddressWidth} SSPTPTR=0x{entry.SecondStagePointer:x} FSPTPTR=0x{entry.FirstStagePointer:x} FSPM={(int)entry.FirstStagePagingMode} SRE={B(entry.SupervisorRequestEnable)} WPE={B(entry.WriteProtectEnable)} SSADE={B(entry.SecondStageAccessedDirtyEnable)} EAFE={B(entry.ExtendedAccessedFlagEnable)} PWSNP={B(entry.PageWalkSnoop)}");
-        var programmingFault = CheckPasidEntry(entry, privileged: false);
+        var programmingFault = CheckPasidEntry(entry);
         if (programmingFault is not (FaultReason.SptNotPresent or FaultReason.SptReserved))
         {
             _caches?.Pasids.Fill(new PasidCacheEntry(stamp.Pasid, sourceId, pasid, entry,
                 directory.FaultProcessingDisable || entry.FaultProcessingDisable, programmingFault));
         }
-        return programmingFault != FaultReason.None ? programmingFault : CheckSupervisorRequest(entry, privileged);
+        return CheckSupervisorRequest(programmingFault, entry, privileged);
     }
 
     /// <summary>SM context-entry checks in the spec's order (VT-d §9.4, fault conditions SCT.2–SCT.5).</summary>
@@ -201,8 +202,8 @@ internal sealed partial class Walker
         return FaultReason.None;
     }
 
-    /// <summary>PASID-table-entry checks (VT-d §9.6, SPT.2–SPT.6).</summary>
-    internal FaultReason CheckPasidEntry(in PasidTableEntry entry, bool privileged)
+    /// <summary>The request-independent PASID-table-entry checks (VT-d §9.6, SPT.2–SPT.5), in the spec's order.</summary>
+    private FaultReason CheckPasidEntry(in PasidTableEntry entry)
     {
         if (!entry.Present)
         {
@@ -228,12 +229,17 @@ internal sealed partial class Walker
         {
             return FaultReason.SptInvalidProgramming;
         }
-        return CheckSupervisorRequest(entry, privileged);
+        return FaultReason.None;
     }
 
-    /// <summary>The one request-dependent PASID-table-entry check (SPT.6): a supervisor request needs SRE.</summary>
-    private static FaultReason CheckSupervisorRequest(in PasidTableEntry entry, bool privileged) =>
-        privileged && !entry.SupervisorRequestEnable ? FaultReason.SptSupervisorRequestDisabled : FaultReason.None;
+    /// <summary>
+    /// After <see cref="CheckPasidEntry"/>'s outcome <paramref name="programmingFault"/>, the one request-dependent
+    /// check (SPT.6): a supervisor request needs SRE.
+    /// </summary>
+    private static FaultReason CheckSupervisorRequest(FaultReason programmingFault, in PasidTableEntry entry, bool privileged) =>
+        programmingFault != FaultReason.None ? programmingFault
+        : privileged && !entry.SupervisorRequestEnable ? FaultReason.SptSupervisorRequestDisabled
+        : FaultReason.None;
 
     private bool FirstStageModeSupported(FirstStagePagingMode mode) =>
         mode == FirstStagePagingMode.FourLevel || (mode == FirstStagePagingMode.FiveLevel && _profile.FirstStage5Level);

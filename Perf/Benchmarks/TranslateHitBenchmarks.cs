@@ -57,11 +57,7 @@ public class TranslateHitBenchmarks
                 7 => new DmaRequest(EngineFixture.SourceId, Completions + (packet * 16), AccessKind.Write, Pasid),
                 var tlp => new DmaRequest(EngineFixture.SourceId, Buffers + (packet * 2048) + ((ulong)(tlp - 1) * 256), AccessKind.Write, Pasid),
             };
-            var result = fixture.Unit.Translate(_nicBurst[i]);
-            if (!result.IsSuccess)
-            {
-                throw new InvalidOperationException($"Benchmark setup does not translate {_nicBurst[i]}: {result}.");
-            }
+            var result = fixture.MustTranslate(_nicBurst[i]);
             _dictionary[(EngineFixture.SourceId, Pasid, _nicBurst[i].Address >> 12)] = result.Address & ~0xFFFUL;
         }
     }
