@@ -5,6 +5,8 @@ namespace VtdEngine;
 
 internal sealed partial class Walker
 {
+    /// <summary>Reads of one PASID-table entry, at most, before a walk takes the last as its snapshot.</summary>
+    private const int SnapshotReads = 8;
 
     /// <summary>Scalable-mode walk (VT-d §3.4.3): SM root, SM context, PASID directory, PASID table, then the PGTT.</summary>
     private TranslationResult TranslateScalable(ref WalkState state, in DmaRequest request, ulong rootTable)
@@ -141,7 +143,7 @@ internal sealed partial class Walker
         }
 
         state.Reads++;
-        if (!PasidTableEntry.TryRead(_memory, directory.PasidTablePointer, pasid, out entry))
+        if (!TryReadPasidEntrySnapshot(directory.PasidTablePointer, pasid, out entry))
         {
             return FaultReason.SptAccessError;
         }
@@ -156,6 +158,32 @@ internal sealed partial class Walker
                 directory.FaultProcessingDisable || entry.FaultProcessingDisable, programmingFault));
         }
         return CheckSupervisorRequest(programmingFault, entry, privileged);
+    }
+
+    /// <summary>
+    /// Reads a 512-bit PASID-table entry as one snapshot: read again until two reads agree (at most
+    /// <see cref="SnapshotReads"/> times, so a writer that never stops costs bounded work and yields the last read).
+    /// </summary>
+    /// <remarks>
+    /// Software rewrites a present entry only by tearing it down (Q0 cleared, invalidate, rest cleared) and setting it up
+    /// (Q7 down to Q0). Hardware makes that safe because its invalidation completes only after the walks in flight;
+    /// ours does not drain walks, so a walk that read the old Q0 could read Q1–Q7 after the teardown cleared them, use a
+    /// mixed entry, and cache it under a DID no invalidation names. Taking a snapshot closes that: a walk sees the old
+    /// entry, a cleared one or the new one.
+    /// </remarks>
+    private bool TryReadPasidEntrySnapshot(ulong table, uint pasid, out PasidTableEntry entry)
+    {
+        var ok = PasidTableEntry.TryRead(_memory, table, pasid, out entry);
+        for (var read = 1; ok && read < SnapshotReads; read++)
+        {
+            ok = PasidTableEntry.TryRead(_memory, table, pasid, out var again);
+            if (again == entry)
+            {
+                break;
+            }
+            entry = again;
+        }
+        return ok;
     }
 
     /// <summary>SM context-entry checks in the spec's order (VT-d §9.4, fault conditions SCT.2–SCT.5).</summary>
