@@ -127,12 +127,7 @@ internal sealed class CacheScenario
 
     private void BuildLegacy(Random random)
     {
-        var aw1 = random.Next(1, 4);
-        var aw2 = random.Next(1, 4);
-        var s1 = Builder.NewFrame();
-        var s2 = Builder.NewFrame();
-        MapSecondStageSet(random, s1, aw1 + 2);
-        MapSecondStageSet(random, s2, aw2 + 2);
+        var ((s1, aw1), (s2, aw2)) = TwoSecondStageDomains(random);
         _legacyDomains.Add((1, s1, aw1));
         _legacyDomains.Add((2, s2, aw2));
         AddLegacy(0x0010, ContextEntry.Create(1, aw1, s1));
@@ -149,6 +144,18 @@ internal sealed class CacheScenario
         }
     }
 
+    /// <summary>Two second-stage domains with random widths and mappings: what both modes start from.</summary>
+    private ((ulong Root, int Aw) First, (ulong Root, int Aw) Second) TwoSecondStageDomains(Random random)
+    {
+        var aw1 = random.Next(1, 4);
+        var aw2 = random.Next(1, 4);
+        var s1 = Builder.NewFrame();
+        var s2 = Builder.NewFrame();
+        MapSecondStageSet(random, s1, aw1 + 2);
+        MapSecondStageSet(random, s2, aw2 + 2);
+        return ((s1, aw1), (s2, aw2));
+    }
+
     private void AddLegacy(ushort sid, ContextEntry entry)
     {
         Builder.SetLegacyContext(sid, entry);
@@ -158,12 +165,7 @@ internal sealed class CacheScenario
 
     private void BuildScalable(Random random)
     {
-        var aw1 = random.Next(1, 4);
-        var aw2 = random.Next(1, 4);
-        var s1 = Builder.NewFrame();
-        var s2 = Builder.NewFrame();
-        MapSecondStageSet(random, s1, aw1 + 2);
-        MapSecondStageSet(random, s2, aw2 + 2);
+        var ((s1, aw1), (s2, aw2)) = TwoSecondStageDomains(random);
         var mode1 = random.Next(2) == 0 ? FirstStagePagingMode.FourLevel : FirstStagePagingMode.FiveLevel;
         var f1 = Builder.NewFrame();
         var f2 = Builder.NewFrame();
