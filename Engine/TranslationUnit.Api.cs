@@ -134,7 +134,7 @@ public sealed partial class TranslationUnit
     /// </remarks>
     public void Translate(ReadOnlySpan<DmaRequest> requests, Span<TranslationResult> results)
     {
-        var (hits, misses, reused) = TranslateBurst(requests, results);
+        var (hits, misses, reused) = TranslateBurst(requests, results, firstLevel: null);
         _iotlb.CountLookups(hits, misses);
         if (reused != 0)
         {
@@ -147,7 +147,11 @@ public sealed partial class TranslationUnit
     /// The loop body keeps only the window test inline; the IOTLB lookup and the walk are calls, so the JIT can keep the
     /// reuse path in registers.
     /// </remarks>
-    internal (int Hits, int Misses, int Reused) TranslateBurst(ReadOnlySpan<DmaRequest> requests, Span<TranslationResult> results)
+    /// <param name="requests">The burst.</param>
+    /// <param name="results">One result per request.</param>
+    /// <param name="firstLevel">The calling port's first-level TLB, synchronised for this burst, or null for the unit.</param>
+    internal (int Hits, int Misses, int Reused) TranslateBurst(ReadOnlySpan<DmaRequest> requests, Span<TranslationResult> results,
+        PortTranslationCache? firstLevel)
     {
         if (results.Length < requests.Length)
         {
@@ -161,6 +165,16 @@ public sealed partial class TranslationUnit
         var misses = 0;
         for (var i = 0; i < requests.Length; i++)
         {
+            if (firstLevel is not null)
+            {
+                var missed = firstLevel.TranslateRun(requests, results, i);
+                reused += missed - i;
+                i = missed;
+                if (i == requests.Length)
+                {
+                    break;
+                }
+            }
             ref readonly var request = ref requests[i];
             var requester = ((ulong)request.SourceId << 32) | request.Pasid;
             if (requester != keyRequester)
@@ -177,10 +191,11 @@ public sealed partial class TranslationUnit
             var slot = recent.Find(request.Address);
             if (slot >= 0 && recent.TryTranslate(slot, request, out results[i]))
             {
+                firstLevel?.Fill(request, results[i], recent.EntryOf(slot));
                 reused++;
                 continue;
             }
-            if (LookupIntoWindow(ref recent, slot, key, request, out results[i]))
+            if (LookupIntoWindow(ref recent, slot, key, request, firstLevel, out results[i]))
             {
                 hits++;
                 continue;
@@ -193,12 +208,14 @@ public sealed partial class TranslationUnit
 
     /// <summary>A burst's IOTLB lookup: on a hit whose rights settle the access, the entry joins the window.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private bool LookupIntoWindow(ref RecentTranslations recent, int slot, in IotlbKey key, in DmaRequest request, out TranslationResult result)
+    private bool LookupIntoWindow(ref RecentTranslations recent, int slot, in IotlbKey key, in DmaRequest request,
+        PortTranslationCache? firstLevel, out TranslationResult result)
     {
         if (_iotlb.TryLookupUncounted(key, request.Address, out var entry) && Permits(entry, request))
         {
             recent.Remember(request.Address, entry, slot);
             result = Hit(entry, request.Address);
+            firstLevel?.Fill(request, result, entry);
             return true;
         }
         result = default;
@@ -217,17 +234,18 @@ public sealed partial class TranslationUnit
     }
 
     /// <summary>
-    /// The hit path without statistics, for a <see cref="TranslationPort"/> that counts for itself: true with the
-    /// result on an IOTLB hit whose rights settle the access, false when the request must walk.
+    /// The IOTLB hit path without statistics, for a <see cref="TranslationPort"/> that counts for itself: true with the
+    /// result on an IOTLB hit whose rights settle the access (copied into the port's first-level TLB), false when the
+    /// request must walk.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal bool TryTranslateCached(in DmaRequest request, out TranslationResult result)
+    internal bool TryTranslateCached(in DmaRequest request, PortTranslationCache firstLevel, out TranslationResult result)
     {
         if (MayUseIotlb(request)
             && _iotlb.TryLookupUncounted(new IotlbKey(request.SourceId, request.Pasid), request.Address, out var entry)
             && Permits(entry, request))
         {
             result = Hit(entry, request.Address);
+            firstLevel.Fill(request, result, entry);
             return true;
         }
         result = default;
@@ -240,7 +258,7 @@ public sealed partial class TranslationUnit
     /// </summary>
     public TranslationPort OpenPort()
     {
-        var port = new TranslationPort(this);
+        var port = new TranslationPort(this, new PortTranslationCache(_iotlb));
         lock (_ports)
         {
             _ports.Add(port);

@@ -34,6 +34,7 @@ public sealed partial class IoTlb
     private void EndInvalidation(int footprint, uint stamp)
     {
         RaiseTo(ref _clock.Latest, stamp);
+        Interlocked.Increment(ref _clock.Epoch);
         _lastFootprint = footprint;
         ExitGate();
     }
@@ -71,6 +72,7 @@ public sealed partial class IoTlb
             Array.Clear(_pasids);
             Volatile.Write(ref _clock.Global, 0);
             Volatile.Write(ref _clock.Latest, 0);
+            Interlocked.Increment(ref _clock.Epoch);
             _lastFootprint = _meta.Length;
             OpenGate();
         }

@@ -98,6 +98,15 @@ public sealed partial class IoTlb
     /// <summary>Number of entries (a power of two).</summary>
     public int Capacity { get; }
 
+    /// <summary>
+    /// Changes each time an invalidation finishes (after its effect is visible), never returning to an old value. A
+    /// private copy of a hit from a lookup made after reading epoch <c>E</c> may be reused for as long as the epoch
+    /// still reads <c>E</c>: any invalidation that could have removed the entry has not finished yet, so a request
+    /// served from the copy overlapped it, which is allowed. This is how a <c>TranslationPort</c>'s first-level cache
+    /// stays exact without being told about invalidations.
+    /// </summary>
+    public long InvalidationEpoch => Volatile.Read(ref _clock.Epoch);
+
     /// <summary>The stamp to take before walking the tables for a miss; pass it to <see cref="Insert"/>.</summary>
     /// <returns>The current clock: invalidations that start after this call make the fill dead.</returns>
     public uint BeginFill() => Volatile.Read(ref _clock.Clock);

@@ -32,7 +32,11 @@ public enum AddressType : byte
 /// One DMA request as a device presents it: source-id (bus:dev.fn), optional PASID with privilege, access kind and
 /// input address. 16 bytes (PR shares a byte with AT), so four requests fill a cache line.
 /// </summary>
-[StructLayout(LayoutKind.Auto)]
+/// <remarks>
+/// The second eight bytes are also read as one word, so a first-level TLB compares the whole requester with one load
+/// (see <see cref="RequesterWord"/>). Little-endian, as every platform .NET 10 runs on; a test pins the word down.
+/// </remarks>
+[StructLayout(LayoutKind.Explicit, Size = 16)]
 public readonly struct DmaRequest
 {
     /// <summary>The PASID value used when a request carries none.</summary>
@@ -40,8 +44,17 @@ public readonly struct DmaRequest
 
     private const byte PrivilegedFlag = 0x80;
 
-    private readonly byte _access;
-    private readonly byte _addressTypeAndPrivileged;
+    /// <summary>The requester bits of the tail word: PASID, source id and AT, without the access kind and PR.</summary>
+    private const ulong RequesterMask = 0x7F00_FFFF_FFFF_FFFFUL;
+
+    [FieldOffset(0)] private readonly ulong _address;
+    [FieldOffset(8)] private readonly uint _pasid;
+    [FieldOffset(12)] private readonly ushort _sourceId;
+    [FieldOffset(14)] private readonly byte _access;
+    [FieldOffset(15)] private readonly byte _addressTypeAndPrivileged;
+
+    /// <summary>Bytes 8..15 as one word: [63 PR][62:56 AT][55:48 access kind][47:32 source id][31:0 PASID].</summary>
+    [FieldOffset(8)] private readonly ulong _tail;
 
     /// <summary>Creates a request.</summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="access"/> or <paramref name="addressType"/> is not a defined value.</exception>
@@ -50,21 +63,27 @@ public readonly struct DmaRequest
     {
         ArgumentOutOfRangeException.ThrowIfGreaterThan((byte)access, (byte)AccessKind.Atomic, nameof(access));
         ArgumentOutOfRangeException.ThrowIfGreaterThan((byte)addressType, (byte)AddressType.Translated, nameof(addressType));
-        SourceId = sourceId;
-        Address = address;
-        Pasid = pasid;
+        _sourceId = sourceId;
+        _address = address;
+        _pasid = pasid;
         _access = (byte)access;
         _addressTypeAndPrivileged = (byte)((byte)addressType | (privileged ? PrivilegedFlag : 0));
     }
 
     /// <summary>Input address (IOVA, GVA or GPA depending on the translation type).</summary>
-    public ulong Address { get; }
+    public ulong Address => _address;
 
     /// <summary>PASID, or <see cref="NoPasid"/> for a request without PASID.</summary>
-    public uint Pasid { get; }
+    public uint Pasid => _pasid;
 
     /// <summary>Requester id: bus in bits 15:8, devfn in bits 7:0.</summary>
-    public ushort SourceId { get; }
+    public ushort SourceId => _sourceId;
+
+    /// <summary>(AT, source id, PASID) in one word: equal words, equal requesters on the same address-type path.</summary>
+    internal ulong RequesterWord => _tail & RequesterMask;
+
+    /// <summary>Access kind times two plus PR: which of six (access, privilege) answers applies to this request.</summary>
+    internal int AccessAndPrivilege => (int)((_tail >> 47) & 6) | (int)(_tail >> 63);
 
     /// <summary>Access kind.</summary>
     public AccessKind Access => (AccessKind)_access;

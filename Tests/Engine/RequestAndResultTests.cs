@@ -24,6 +24,39 @@ public class RequestAndResultTests
         }
     }
 
+    /// <summary>The words a port's first-level TLB reads: equal requester words exactly when (AT, source id, PASID) are equal.</summary>
+    [Fact]
+    public void TheRequesterWordHoldsExactlyTheRequesterAndTheAccessIndexExactlyAccessAndPrivilege()
+    {
+        var sources = new ushort[] { 0, 1, 0x00FF, 0x0100, 0xFFFF };
+        var pasids = new uint[] { 0, 1, 0xF_FFFF, 0x10_0000, DmaRequest.NoPasid };
+        var seen = new Dictionary<ulong, (ushort, uint, AddressType)>();
+        foreach (var source in sources)
+        {
+            foreach (var pasid in pasids)
+            {
+                foreach (var type in new[] { AddressType.Untranslated, AddressType.TranslationRequest, AddressType.Translated })
+                {
+                    foreach (var access in new[] { AccessKind.Read, AccessKind.Write, AccessKind.Atomic })
+                    {
+                        foreach (var privileged in new[] { false, true })
+                        {
+                            var request = new DmaRequest(source, ~0UL, access, pasid, privileged, type);
+                            Assert.Equal(((int)access * 2) + (privileged ? 1 : 0), request.AccessAndPrivilege);
+                            var word = request.RequesterWord;
+                            if (seen.TryGetValue(word, out var owner))
+                            {
+                                Assert.Equal((source, pasid, type), owner);
+                            }
+                            seen[word] = (source, pasid, type);
+                        }
+                    }
+                }
+            }
+        }
+        Assert.Equal(sources.Length * pasids.Length * 3, seen.Count);
+    }
+
     [Fact]
     public void UndefinedAccessKindsAndAddressTypesAreRefused()
     {
