@@ -191,7 +191,7 @@ public sealed partial class TranslationUnit
             var slot = recent.Find(request.Address);
             if (slot >= 0 && recent.TryTranslate(slot, request, out results[i]))
             {
-                firstLevel?.Fill(request, results[i], recent.EntryOf(slot));
+                firstLevel?.Fill(request, results[i]);
                 reused++;
                 continue;
             }
@@ -215,7 +215,7 @@ public sealed partial class TranslationUnit
         {
             recent.Remember(request.Address, entry, slot);
             result = Hit(entry, request.Address);
-            firstLevel?.Fill(request, result, entry);
+            firstLevel?.Fill(request, result);
             return true;
         }
         result = default;
@@ -245,7 +245,7 @@ public sealed partial class TranslationUnit
             && Permits(entry, request))
         {
             result = Hit(entry, request.Address);
-            firstLevel.Fill(request, result, entry);
+            firstLevel.Fill(request, result);
             return true;
         }
         result = default;

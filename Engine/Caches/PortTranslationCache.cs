@@ -7,8 +7,8 @@ namespace VtdEngine;
 /// <summary>
 /// A port's private first-level TLB: direct-mapped copies of the shared IOTLB's hits, one 4 KiB page per entry, in
 /// front of the IOTLB as a core's L1 TLB sits in front of its shared second-level TLB. Only the owning port's thread
-/// reads or writes it, so a hit needs no seqlock, no liveness stamps and no fingerprint re-check: one key compare, one
-/// permission bit and one load of the IOTLB's invalidation epoch.
+/// reads or writes it, so a hit needs no seqlock, no liveness stamps, no fingerprint re-check and no permission logic:
+/// two key compares, and one load of the IOTLB's invalidation epoch per call.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -20,20 +20,22 @@ namespace VtdEngine;
 /// Copies of entries the IOTLB later evicts may be served until the next invalidation, as a hardware L1 TLB may.
 /// </para>
 /// <para>
-/// <b>Layout.</b> 32 bytes per entry: the page address with the generation in its low 12 bits; the requester (AT,
-/// source id, PASID, compared exactly, so ATS requests and wide PASIDs never match a copy); the output frame with the
-/// six-bit answer of <see cref="TranslationUnit.Permits"/> for (access kind, PR) in its low bits; and the outcome word
-/// a hit reports. Generations run 1..4095; when they wrap the array is cleared, so a stale copy can never come back.
+/// <b>Layout.</b> 32 bytes per entry: the page address with the generation in its low 12 bits; the request's whole
+/// second word (AT, source id, PASID, access kind and PR, compared exactly, so ATS requests and wide PASIDs never match
+/// a copy); the output frame; and the outcome word a hit reports. A copy records that the IOTLB granted this access
+/// kind with this privilege, so a hit needs no permission check; a read and a write of one page take two entries (at
+/// different indices, the access kind being hashed in). Generations run 1..4095; when they wrap the array is cleared,
+/// so a stale copy can never come back.
 /// </para>
 /// </remarks>
 internal sealed class PortTranslationCache
 {
-    /// <summary>Entries: 8 KiB, so the array stays in the L1 data cache beside the requests and results.</summary>
-    internal const int Capacity = 256;
+    /// <summary>Entries: 16 KiB, so the array stays in the L1 data cache beside the requests and results.</summary>
+    internal const int Capacity = 512;
 
     private const ulong OffsetMask = 0xFFF;
     private const ulong LastGeneration = OffsetMask;
-    private const ulong RequesterMultiplier = 0x9E37_79B9_7F4A_7C15UL;
+    private const ulong ShapeMultiplier = 0x9E37_79B9_7F4A_7C15UL;
 
     private readonly Entry[] _entries = new Entry[Capacity];
     private readonly IoTlb _iotlb;
@@ -86,13 +88,12 @@ internal sealed class PortTranslationCache
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool TryTranslate(ref Entry entries, ulong generation, in DmaRequest request, out TranslationResult result)
     {
-        var requester = request.RequesterWord;
+        var shape = request.ShapeWord;
         var address = request.Address;
-        ref var entry = ref Unsafe.Add(ref entries, Index(address, requester));
-        if (entry.Page == ((address & ~OffsetMask) | generation) && entry.Requester == requester
-            && ((entry.Frame >> request.AccessAndPrivilege) & 1) != 0)
+        ref var entry = ref Unsafe.Add(ref entries, Index(address, shape));
+        if (entry.Page == ((address & ~OffsetMask) | generation) && entry.Shape == shape)
         {
-            result = new((entry.Frame & ~OffsetMask) | (address & OffsetMask), entry.Outcome);
+            result = new(entry.Frame | (address & OffsetMask), entry.Outcome);
             return true;
         }
         result = default;
@@ -100,16 +101,15 @@ internal sealed class PortTranslationCache
     }
 
     /// <summary>Copies a hit the IOTLB (or the burst window, from an IOTLB entry) just gave <paramref name="request"/>.</summary>
-    /// <param name="request">An untranslated request the IOTLB may serve.</param>
+    /// <param name="request">An untranslated request the IOTLB may serve, which the cached rights granted.</param>
     /// <param name="result">The hit's result.</param>
-    /// <param name="entry">The IOTLB entry behind it, for its rights.</param>
-    public void Fill(in DmaRequest request, in TranslationResult result, in IotlbEntry entry)
+    public void Fill(in DmaRequest request, in TranslationResult result)
     {
-        var requester = request.RequesterWord;
-        ref var slot = ref _entries[Index(request.Address, requester)];
+        var shape = request.ShapeWord;
+        ref var slot = ref _entries[Index(request.Address, shape)];
         slot.Page = (request.Address & ~OffsetMask) | _generation;
-        slot.Requester = requester;
-        slot.Frame = (result.Address & ~OffsetMask) | PermissionMasks[PermissionIndex(entry, request.HasPasid)];
+        slot.Shape = shape;
+        slot.Frame = result.Address & ~OffsetMask;
         slot.Outcome = result.Outcome;
     }
 
@@ -124,49 +124,17 @@ internal sealed class PortTranslationCache
         }
     }
 
-    /// <summary>Consecutive pages of one requester take consecutive entries; requesters start at hashed offsets.</summary>
+    /// <summary>Consecutive pages of one request shape take consecutive entries; shapes start at hashed offsets.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int Index(ulong address, ulong requester) =>
-        (int)(((address >> 12) + ((requester * RequesterMultiplier) >> 56)) & (Capacity - 1));
-
-    private static int PermissionIndex(in IotlbEntry entry, bool hasPasid) =>
-        ((int)entry.Rights & 0x7F) | ((int)entry.Type << 7) | (hasPasid ? 1 << 10 : 0);
-
-    /// <summary>
-    /// <see cref="TranslationUnit.Permits"/> tabulated: for each (rights, type, with PASID) the six answers for (access
-    /// kind, PR), so a copy carries the walk's own permission rule instead of a second statement of it.
-    /// </summary>
-    private static readonly byte[] PermissionMasks = TabulatePermissions();
-
-    private static byte[] TabulatePermissions()
-    {
-        var masks = new byte[1 << 11];
-        for (var index = 0; index < masks.Length; index++)
-        {
-            var type = (CachedTranslationType)((index >> 7) & 7);
-            var entry = new IotlbEntry(0, Tables.PageSize.Size4K, (CachedRights)(index & 0x7F), 0, type);
-            var pasid = (index & (1 << 10)) != 0 ? 0u : DmaRequest.NoPasid;
-            for (var access = AccessKind.Read; access <= AccessKind.Atomic; access++)
-            {
-                foreach (var privileged in (ReadOnlySpan<bool>)[false, true])
-                {
-                    var request = new DmaRequest(0, 0, access, pasid, privileged);
-                    if (TranslationUnit.Permits(entry, request))
-                    {
-                        masks[index] |= (byte)(1 << request.AccessAndPrivilege);
-                    }
-                }
-            }
-        }
-        return masks;
-    }
+    private static int Index(ulong address, ulong shape) =>
+        (int)(((address >> 12) + ((shape * ShapeMultiplier) >> 55)) & (Capacity - 1));
 
     /// <summary>One copy; see the class remarks for the words.</summary>
     [StructLayout(LayoutKind.Sequential, Size = 32)]
     private struct Entry
     {
         public ulong Page;
-        public ulong Requester;
+        public ulong Shape;
         public ulong Frame;
         public ulong Outcome;
     }

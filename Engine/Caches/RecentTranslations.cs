@@ -63,9 +63,6 @@ internal struct RecentTranslations
         return true;
     }
 
-    /// <summary>The IOTLB entry slot <paramref name="index"/> was filled from.</summary>
-    public readonly IotlbEntry EntryOf(int index) => _slots[index].Entry;
-
     /// <summary>
     /// Remembers <paramref name="entry"/>, the translation of <paramref name="address"/>, in place of
     /// <paramref name="replace"/> (a slot of the same page whose rights did not settle the access) or of the oldest.

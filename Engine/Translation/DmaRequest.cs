@@ -33,8 +33,8 @@ public enum AddressType : byte
 /// input address. 16 bytes (PR shares a byte with AT), so four requests fill a cache line.
 /// </summary>
 /// <remarks>
-/// The second eight bytes are also read as one word, so a first-level TLB compares the whole requester with one load
-/// (see <see cref="RequesterWord"/>). Little-endian, as every platform .NET 10 runs on; a test pins the word down.
+/// The second eight bytes are also read as one word, so a first-level TLB compares requester, access kind and privilege
+/// with one load (see <see cref="ShapeWord"/>). Little-endian, as every platform .NET 10 runs on; a test pins the word down.
 /// </remarks>
 [StructLayout(LayoutKind.Explicit, Size = 16)]
 public readonly struct DmaRequest
@@ -44,9 +44,6 @@ public readonly struct DmaRequest
 
     private const byte PrivilegedFlag = 0x80;
 
-    /// <summary>The requester bits of the tail word: PASID, source id and AT, without the access kind and PR.</summary>
-    private const ulong RequesterMask = 0x7F00_FFFF_FFFF_FFFFUL;
-
     [FieldOffset(0)] private readonly ulong _address;
     [FieldOffset(8)] private readonly uint _pasid;
     [FieldOffset(12)] private readonly ushort _sourceId;
@@ -54,7 +51,7 @@ public readonly struct DmaRequest
     [FieldOffset(15)] private readonly byte _addressTypeAndPrivileged;
 
     /// <summary>Bytes 8..15 as one word: [63 PR][62:56 AT][55:48 access kind][47:32 source id][31:0 PASID].</summary>
-    [FieldOffset(8)] private readonly ulong _tail;
+    [FieldOffset(8)] private readonly ulong _shape;
 
     /// <summary>Creates a request.</summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="access"/> or <paramref name="addressType"/> is not a defined value.</exception>
@@ -79,11 +76,8 @@ public readonly struct DmaRequest
     /// <summary>Requester id: bus in bits 15:8, devfn in bits 7:0.</summary>
     public ushort SourceId => _sourceId;
 
-    /// <summary>(AT, source id, PASID) in one word: equal words, equal requesters on the same address-type path.</summary>
-    internal ulong RequesterWord => _tail & RequesterMask;
-
-    /// <summary>Access kind times two plus PR: which of six (access, privilege) answers applies to this request.</summary>
-    internal int AccessAndPrivilege => (int)((_tail >> 47) & 6) | (int)(_tail >> 63);
+    /// <summary>Everything but the address in one word: equal words, equal requests apart from the address.</summary>
+    internal ulong ShapeWord => _shape;
 
     /// <summary>Access kind.</summary>
     public AccessKind Access => (AccessKind)_access;

@@ -15,7 +15,7 @@ public class MultiThreadTranslateBenchmarks
 {
     private const uint Pasid = 1;
     private const int Pages = 64;
-    private const int LookupsPerThread = 100_000;
+    private const int LookupsPerThread = 1_000_000;
 
     private readonly DmaRequest[] _requests = new DmaRequest[Pages];
     private TranslationUnit _unit = null!;
