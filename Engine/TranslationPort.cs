@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace VtdEngine;
 
@@ -18,8 +19,7 @@ public sealed class TranslationPort
 {
     private readonly TranslationUnit _unit;
     private readonly PortTranslationCache _firstLevel;
-    private long _hits;
-    private long _misses;
+    private Counts _counts;
 
     internal TranslationPort(TranslationUnit unit, PortTranslationCache firstLevel)
     {
@@ -27,9 +27,9 @@ public sealed class TranslationPort
         _firstLevel = firstLevel;
     }
 
-    internal long Hits => Volatile.Read(ref _hits);
+    internal long Hits => Volatile.Read(ref _counts.Hits);
 
-    internal long Misses => Volatile.Read(ref _misses);
+    internal long Misses => Volatile.Read(ref _counts.Misses);
 
     /// <summary>Translates one request, as <see cref="TranslationUnit.Translate(in DmaRequest)"/> does.</summary>
     public TranslationResult Translate(in DmaRequest request)
@@ -37,7 +37,7 @@ public sealed class TranslationPort
         _firstLevel.Synchronize();
         if (_firstLevel.TryTranslate(request, out var result))
         {
-            _hits++;
+            _counts.Hits++;
             return result;
         }
         return TranslateBelowFirstLevel(request);
@@ -48,8 +48,8 @@ public sealed class TranslationPort
     {
         _firstLevel.Synchronize();
         var (hits, misses, reused) = _unit.TranslateBurst(requests, results, _firstLevel);
-        _hits += hits + reused;
-        _misses += misses;
+        _counts.Hits += hits + reused;
+        _counts.Misses += misses;
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -57,13 +57,25 @@ public sealed class TranslationPort
     {
         if (_unit.TryTranslateCached(request, _firstLevel, out var result))
         {
-            _hits++;
+            _counts.Hits++;
             return result;
         }
         if (request.AddressType == AddressType.Untranslated)
         {
-            _misses++;
+            _counts.Misses++;
         }
         return _unit.TranslateMiss(request);
+    }
+
+    /// <summary>
+    /// The two counts a hit writes, 64 bytes clear of everything before them and 48 after: ports are allocated side by
+    /// side, and without the padding one thread's counting would keep evicting the line another port's thread reads
+    /// its first-level TLB's fields from (two ports on two threads measured no faster than one).
+    /// </summary>
+    [StructLayout(LayoutKind.Explicit, Size = 128)]
+    private struct Counts
+    {
+        [FieldOffset(64)] public long Hits;
+        [FieldOffset(72)] public long Misses;
     }
 }
