@@ -50,6 +50,9 @@ public sealed class DifferentialHarness
     private readonly Dictionary<(ushort SourceId, uint Pasid), HashSet<ushort>> _pasidDomains = [];
     private bool _iotlbDirty;
 
+    /// <summary>One port for the whole run, so its first-level TLB carries copies from request to request.</summary>
+    private readonly TranslationPort _port;
+
     /// <summary>Domains whose paging structures software changed since their last domain-selective or global IOTLB invalidation.</summary>
     private readonly HashSet<ushort> _iotlbDirtyDomains = [];
     private int _observedFaults;
@@ -70,6 +73,7 @@ public sealed class DifferentialHarness
         OracleMemory = Memory.Clone();
         ReferenceMemory = Memory.Clone();
         Unit = image.CreateUnit(Memory, s_options);
+        _port = Unit.OpenPort();
         Oracle = image.CreateUnit(OracleMemory, s_options);
         Reference = new ReferenceWalker(ReferenceMemory, image.Profile, Unit.RootTableAddress, image.Mode, image.TranslationEnabled);
         for (var f = 0; f < FuzzImage.RamFrames; f++)
@@ -134,17 +138,23 @@ public sealed class DifferentialHarness
         var reference = Reference.Translate(request);
 
         var faultsBefore = _observedFaults;
-        TranslationResult actual;
-        if (fuzzRequest.Op == RequestOp.Batch)
+        Span<TranslationResult> results = stackalloc TranslationResult[1];
+        switch (fuzzRequest.Op)
         {
-            Span<TranslationResult> results = stackalloc TranslationResult[1];
-            Unit.Translate([request], results);
-            actual = results[0];
+            case RequestOp.Batch:
+                Unit.Translate([request], results);
+                break;
+            case RequestOp.PortBatch:
+                _port.Translate([request], results);
+                break;
+            case RequestOp.Port:
+                results[0] = _port.Translate(request);
+                break;
+            default:
+                results[0] = Unit.Translate(request);
+                break;
         }
-        else
-        {
-            actual = Unit.Translate(request);
-        }
+        var actual = results[0];
         CheckBounded("cached", request, actual);
         var expectedObserved = faultsBefore + (actual.Status == TranslationStatus.Fault ? 1 : 0);
         if (_observedFaults != expectedObserved)

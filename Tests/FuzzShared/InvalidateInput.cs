@@ -148,8 +148,12 @@ public static class InvalidateInput
         {
             foreach (var pasid in (ReadOnlySpan<uint>)[DmaRequest.NoPasid, 1, 65])
             {
-                probes.Add(new FuzzRequest(new DmaRequest(device, 0x1000, AccessKind.Read, pasid), RequestOp.Translate));
-                probes.Add(new FuzzRequest(new DmaRequest(device, 0x4020_1000, AccessKind.Write, pasid), RequestOp.Translate));
+                // The unit and a port ask the same questions: the port answers from copies of IOTLB hits, which must go stale no later than the IOTLB.
+                foreach (var op in (ReadOnlySpan<RequestOp>)[RequestOp.Translate, RequestOp.Port])
+                {
+                    probes.Add(new FuzzRequest(new DmaRequest(device, 0x1000, AccessKind.Read, pasid), op));
+                    probes.Add(new FuzzRequest(new DmaRequest(device, 0x4020_1000, AccessKind.Write, pasid), op));
+                }
             }
         }
         return [.. probes];

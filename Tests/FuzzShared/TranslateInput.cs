@@ -11,6 +11,12 @@ public enum RequestOp : byte
 
     /// <summary>Re-latch the root table (SRTP flushes every cache), then translate.</summary>
     Relatch,
+
+    /// <summary>Translate it through the harness's <see cref="TranslationPort"/> (its first-level TLB stays warm across requests).</summary>
+    Port,
+
+    /// <summary>Translate it through the port's burst API.</summary>
+    PortBatch,
 }
 
 /// <summary>One decoded request of the translate target.</summary>
@@ -24,7 +30,8 @@ public readonly record struct FuzzRequest(DmaRequest Request, RequestOp Op);
 /// b1 = PASID (bit 7 set: bits 6:0 shifted left by 14, reaching past every PASID width); b2 = level indices 1..4
 /// (2 bits each, into the input's paging slots 0..3); b3 = [7:5 op][4:2 high-address form][1:0 level-5 index];
 /// b4..b5 = [15:12 per-level "index + 4" bits for levels 1..4 (entries outside the input: zero)][11:0 page offset].
-/// Op 6 uses the batch API and op 7 re-latches the root table first; the rest translate.
+/// Op 4 uses a port's burst API, op 5 a port, op 6 the unit's burst API and op 7 re-latches the root table first;
+/// the rest translate through the unit.
 /// </remarks>
 public static class TranslateInput
 {
@@ -90,6 +97,8 @@ public static class TranslateInput
         };
         var op = (b[3] >> 5) switch
         {
+            4 => RequestOp.PortBatch,
+            5 => RequestOp.Port,
             6 => RequestOp.Batch,
             7 => RequestOp.Relatch,
             _ => RequestOp.Translate,
