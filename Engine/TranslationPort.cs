@@ -5,15 +5,24 @@ namespace VtdEngine;
 
 /// <summary>
 /// One requester-side entry point into a <see cref="TranslationUnit"/> — a device queue, a simulated core — with its
-/// own first-level TLB and its own hit and miss counts. Translations are exactly those of the unit; a port only gets
-/// there faster: a request whose page it translated before, with no invalidation finished since, is answered from the
-/// port's private copy without touching the shared IOTLB, and its counts live in two fields of its own.
+/// own first-level TLB and its own hit and miss counts. A port answers as the unit would, only faster: a request whose
+/// page and shape it translated before, with no invalidation finished since, is answered from the port's private copy
+/// without touching the shared IOTLB.
 /// </summary>
 /// <remarks>
-/// A port is not thread-safe: use it from one thread at a time. Its counts are folded into
-/// <see cref="TranslationUnit.ReadStatistics"/> (a first-level hit counts as an IOTLB hit), which may run on any thread
-/// at any time (reads of the counters are atomic 64-bit loads; a snapshot taken while the port translates is
-/// approximate).
+/// <para>
+/// Like any TLB, a copy may keep serving a translation that software changed without invalidating, until the next
+/// invalidation finishes (VT-d allows the old or the new translation then); the shared IOTLB may have dropped its
+/// entry by then, so the unit may already answer with the new one. Every request that begins after an invalidation
+/// returned (for a burst: every burst that begins after it) sees that invalidation.
+/// </para>
+/// <para>
+/// A port is not thread-safe: use it from one thread at a time. It holds 16 KiB of copies and lives as long as its
+/// unit (the unit keeps its ports to fold their counts into <see cref="TranslationUnit.ReadStatistics"/>): open one
+/// per queue or thread and keep it, rather than one per call. A first-level hit counts as an IOTLB hit;
+/// <see cref="TranslationUnit.ReadStatistics"/> may run on any thread at any time (the counts are read with atomic
+/// 64-bit loads; a snapshot taken while the port translates is approximate).
+/// </para>
 /// </remarks>
 public sealed class TranslationPort
 {
@@ -34,33 +43,33 @@ public sealed class TranslationPort
     /// <summary>Translates one request, as <see cref="TranslationUnit.Translate(in DmaRequest)"/> does.</summary>
     public TranslationResult Translate(in DmaRequest request)
     {
-        _firstLevel.Synchronize();
+        var generation = _firstLevel.Synchronize();
         if (_firstLevel.TryTranslate(request, out var result))
         {
             _counts.Hits++;
             return result;
         }
-        return TranslateBelowFirstLevel(request);
+        return TranslateBelowFirstLevel(request, generation);
     }
 
     /// <summary>Translates a burst, as <see cref="TranslationUnit.Translate(ReadOnlySpan{DmaRequest}, Span{TranslationResult})"/> does.</summary>
     public void Translate(ReadOnlySpan<DmaRequest> requests, Span<TranslationResult> results)
     {
-        _firstLevel.Synchronize();
-        var (hits, misses, reused) = _unit.TranslateBurst(requests, results, _firstLevel);
+        var generation = _firstLevel.Synchronize();
+        var (hits, misses, reused) = _unit.TranslateBurst(requests, results, _firstLevel, generation);
         _counts.Hits += hits + reused;
         _counts.Misses += misses;
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private TranslationResult TranslateBelowFirstLevel(in DmaRequest request)
+    private TranslationResult TranslateBelowFirstLevel(in DmaRequest request, ulong generation)
     {
-        if (_unit.TryTranslateCached(request, _firstLevel, out var result))
+        if (_unit.TryTranslateCached(request, _firstLevel, generation, out var result))
         {
             _counts.Hits++;
             return result;
         }
-        if (request.AddressType == AddressType.Untranslated)
+        if (TranslationUnit.MayUseIotlb(request))
         {
             _counts.Misses++;
         }
@@ -68,9 +77,10 @@ public sealed class TranslationPort
     }
 
     /// <summary>
-    /// The two counts a hit writes, 64 bytes clear of everything before them and 48 after: ports are allocated side by
-    /// side, and without the padding one thread's counting would keep evicting the line another port's thread reads
-    /// its first-level TLB's fields from (two ports on two threads measured no faster than one).
+    /// The two counts a hit writes, with 64 bytes of padding before them and 48 after, so they share a cache line with
+    /// nothing else: <see cref="TranslationUnit.OpenPort"/> allocates the next port's first-level TLB object right
+    /// after this port, and without the padding one thread's counting would keep evicting the line the other port's
+    /// thread reads that object's fields from (two ports on two threads measured no faster than one).
     /// </summary>
     [StructLayout(LayoutKind.Explicit, Size = 128)]
     private struct Counts

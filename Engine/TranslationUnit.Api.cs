@@ -45,16 +45,20 @@ public sealed partial class TranslationUnit
     /// <remarks>
     /// An IOTLB hit takes no lock and allocates nothing. A hit is used only when the cached rights settle the access
     /// without a table write (no A/D update due, privilege allowed); anything else walks, so the walk alone decides
-    /// every fault.
+    /// every fault, and counts as a miss, as it does through a port or a burst.
     /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TranslationResult Translate(in DmaRequest request)
     {
-        if (MayUseIotlb(request)
-            && _iotlb.TryLookup(request.SourceId, request.Pasid, request.Address, out var entry)
-            && Permits(entry, request))
+        if (MayUseIotlb(request))
         {
-            return Hit(entry, request.Address);
+            var hit = _iotlb.TryLookupUncounted(new IotlbKey(request.SourceId, request.Pasid), request.Address, out var entry)
+                && Permits(entry, request);
+            _iotlb.CountLookup(hit);
+            if (hit)
+            {
+                return Hit(entry, request.Address);
+            }
         }
         return TranslateMiss(request);
     }
@@ -65,7 +69,7 @@ public sealed partial class TranslationUnit
     /// (SGN.10, PASID beyond the supported width). Every IOTLB entry point asks this one predicate.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool MayUseIotlb(in DmaRequest request) =>
+    internal static bool MayUseIotlb(in DmaRequest request) =>
         request.AddressType == AddressType.Untranslated
         && (request.Pasid <= 0xF_FFFF || request.Pasid == DmaRequest.NoPasid);
 
@@ -134,7 +138,7 @@ public sealed partial class TranslationUnit
     /// </remarks>
     public void Translate(ReadOnlySpan<DmaRequest> requests, Span<TranslationResult> results)
     {
-        var (hits, misses, reused) = TranslateBurst(requests, results, firstLevel: null);
+        var (hits, misses, reused) = TranslateBurst(requests, results, firstLevel: null, generation: 0);
         _iotlb.CountLookups(hits, misses);
         if (reused != 0)
         {
@@ -149,9 +153,10 @@ public sealed partial class TranslationUnit
     /// </remarks>
     /// <param name="requests">The burst.</param>
     /// <param name="results">One result per request.</param>
-    /// <param name="firstLevel">The calling port's first-level TLB, synchronised for this burst, or null for the unit.</param>
+    /// <param name="firstLevel">The calling port's first-level TLB, or null for the unit.</param>
+    /// <param name="generation">What the port's <see cref="PortTranslationCache.Synchronize"/> returned for this burst.</param>
     internal (int Hits, int Misses, int Reused) TranslateBurst(ReadOnlySpan<DmaRequest> requests, Span<TranslationResult> results,
-        PortTranslationCache? firstLevel)
+        PortTranslationCache? firstLevel, ulong generation)
     {
         if (results.Length < requests.Length)
         {
@@ -191,11 +196,11 @@ public sealed partial class TranslationUnit
             var slot = recent.Find(request.Address);
             if (slot >= 0 && recent.TryTranslate(slot, request, out results[i]))
             {
-                firstLevel?.Fill(request, results[i]);
+                firstLevel?.Fill(request, results[i], generation);
                 reused++;
                 continue;
             }
-            if (LookupIntoWindow(ref recent, slot, key, request, firstLevel, out results[i]))
+            if (LookupIntoWindow(ref recent, slot, key, request, firstLevel, generation, out results[i]))
             {
                 hits++;
                 continue;
@@ -209,13 +214,13 @@ public sealed partial class TranslationUnit
     /// <summary>A burst's IOTLB lookup: on a hit whose rights settle the access, the entry joins the window.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private bool LookupIntoWindow(ref RecentTranslations recent, int slot, in IotlbKey key, in DmaRequest request,
-        PortTranslationCache? firstLevel, out TranslationResult result)
+        PortTranslationCache? firstLevel, ulong generation, out TranslationResult result)
     {
         if (_iotlb.TryLookupUncounted(key, request.Address, out var entry) && Permits(entry, request))
         {
             recent.Remember(request.Address, entry, slot);
             result = Hit(entry, request.Address);
-            firstLevel?.Fill(request, result);
+            firstLevel?.Fill(request, result, generation);
             return true;
         }
         result = default;
@@ -238,14 +243,14 @@ public sealed partial class TranslationUnit
     /// result on an IOTLB hit whose rights settle the access (copied into the port's first-level TLB), false when the
     /// request must walk.
     /// </summary>
-    internal bool TryTranslateCached(in DmaRequest request, PortTranslationCache firstLevel, out TranslationResult result)
+    internal bool TryTranslateCached(in DmaRequest request, PortTranslationCache firstLevel, ulong generation, out TranslationResult result)
     {
         if (MayUseIotlb(request)
             && _iotlb.TryLookupUncounted(new IotlbKey(request.SourceId, request.Pasid), request.Address, out var entry)
             && Permits(entry, request))
         {
             result = Hit(entry, request.Address);
-            firstLevel.Fill(request, result);
+            firstLevel.Fill(request, result, generation);
             return true;
         }
         result = default;
@@ -253,8 +258,9 @@ public sealed partial class TranslationUnit
     }
 
     /// <summary>
-    /// Opens a port: a translation entry point for one device queue or thread that keeps its own hit and miss counts,
-    /// so its hit path writes nothing another thread reads. Ports are not thread-safe; open one per thread.
+    /// Opens a port: a translation entry point for one device queue or thread with its own first-level TLB (16 KiB)
+    /// and its own hit and miss counts, so its hit path touches nothing another thread writes. Ports are not
+    /// thread-safe and live as long as the unit: open one per queue or thread and keep it.
     /// </summary>
     public TranslationPort OpenPort()
     {

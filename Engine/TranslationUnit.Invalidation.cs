@@ -73,27 +73,30 @@ public sealed partial class TranslationUnit
             case InvalidationKind.PasidCachePasid:
                 pasids.InvalidatePasid(request.DomainId, request.Pasid);
                 break;
+            // The paging-structure caches go first: a walk that starts between the two steps must not reach a stale
+            // level-1 table and fill the IOTLB with a stamp newer than the IOTLB's invalidation (and a port's
+            // first-level TLB after the epoch the IOTLB's invalidation publishes).
             case InvalidationKind.IotlbGlobal:
-                _caches.Iotlb.InvalidateAll();
                 _caches.PagingStructures.InvalidateAll();
+                _caches.Iotlb.InvalidateAll();
                 break;
             case InvalidationKind.IotlbDomain:
-                _caches.Iotlb.InvalidateDomain(request.DomainId);
                 _caches.PagingStructures.InvalidateDomain(request.DomainId);
+                _caches.Iotlb.InvalidateDomain(request.DomainId);
                 break;
             case InvalidationKind.IotlbPage:
-                _caches.Iotlb.InvalidatePagesInDomain(request.DomainId, request.Address, request.AddressMask);
                 _caches.PagingStructures.InvalidatePagesInDomain(request.DomainId, request.Address, request.AddressMask,
                     request.InvalidationHint);
+                _caches.Iotlb.InvalidatePagesInDomain(request.DomainId, request.Address, request.AddressMask);
                 break;
             case InvalidationKind.PasidIotlbPasid:
-                _caches.Iotlb.InvalidatePasid(request.DomainId, request.Pasid);
                 _caches.PagingStructures.InvalidatePasid(request.DomainId, request.Pasid);
+                _caches.Iotlb.InvalidatePasid(request.DomainId, request.Pasid);
                 break;
             case InvalidationKind.PasidIotlbPage:
-                _caches.Iotlb.InvalidatePagesInPasid(request.DomainId, request.Pasid, request.Address, request.AddressMask);
                 _caches.PagingStructures.InvalidatePagesInPasid(request.DomainId, request.Pasid, request.Address,
                     request.AddressMask, request.InvalidationHint);
+                _caches.Iotlb.InvalidatePagesInPasid(request.DomainId, request.Pasid, request.Address, request.AddressMask);
                 break;
             default:
                 break;

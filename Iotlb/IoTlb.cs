@@ -133,6 +133,14 @@ public sealed partial class IoTlb
     public bool TryLookup(in IotlbKey key, ulong address, out IotlbEntry entry)
     {
         var hit = TryLookupUncounted(key, address, out entry);
+        CountLookup(hit);
+        return hit;
+    }
+
+    /// <summary>Counts one lookup a caller made uncounted, as a hit or a miss as the caller judges it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void CountLookup(bool hit)
+    {
         ref ThreadStatistics counters = ref Counters();
         if (hit)
         {
@@ -142,7 +150,6 @@ public sealed partial class IoTlb
         {
             counters.Misses++;
         }
-        return hit;
     }
 
     /// <summary>Adds lookups a caller counted itself (a burst counts once per burst instead of once per lookup).</summary>

@@ -13,7 +13,7 @@ namespace VtdEngine;
 /// <remarks>
 /// <para>
 /// <b>Why it stays exact.</b> Every copy is taken from a lookup made after <see cref="Synchronize"/> read the IOTLB's
-/// <see cref="IoTlb.InvalidationEpoch"/>, and is tagged with the generation that epoch opened. The epoch moves only
+/// <see cref="IoTlb.InvalidationEpoch"/>, and is stored only if the generation that epoch opened is still current. The epoch moves only
 /// after an invalidation has taken effect, so while it still reads the same value, no invalidation that could have
 /// removed a copied entry has finished: a request served from the copy overlapped that invalidation, which VT-d allows.
 /// Once the epoch moves, the next <see cref="Synchronize"/> opens a new generation and every older copy stops matching.
@@ -45,14 +45,16 @@ internal sealed class PortTranslationCache
     internal PortTranslationCache(IoTlb iotlb) => _iotlb = iotlb;
 
     /// <summary>Opens a new generation when an invalidation has finished since the last call; call before translating.</summary>
+    /// <returns>The generation the call's lookups fill into: pass it to <see cref="Fill"/>.</returns>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Synchronize()
+    public ulong Synchronize()
     {
         var epoch = _iotlb.InvalidationEpoch;
         if (epoch != _epoch)
         {
             OpenGeneration(epoch);
         }
+        return _generation;
     }
 
     /// <summary>The copy's answer for <paramref name="request"/>, or false when there is no copy or it does not grant the access.</summary>
@@ -101,10 +103,23 @@ internal sealed class PortTranslationCache
     }
 
     /// <summary>Copies a hit the IOTLB (or the burst window, from an IOTLB entry) just gave <paramref name="request"/>.</summary>
-    /// <param name="request">An untranslated request the IOTLB may serve, which the cached rights granted.</param>
+    /// <param name="request">
+    /// A request the IOTLB may serve (callers gate on the same predicate as the IOTLB, so ATS and translated requests
+    /// and PASIDs wider than 20 bits are never copied and their shape words never match) which the cached rights granted.
+    /// </param>
     /// <param name="result">The hit's result.</param>
-    public void Fill(in DmaRequest request, in TranslationResult result)
+    /// <param name="generation">What <see cref="Synchronize"/> returned before the lookup that produced the hit.</param>
+    /// <remarks>
+    /// A copy whose generation is no longer current is not stored: the thread may have re-entered the port (a fault
+    /// observer that invalidates and translates) and opened a newer generation after the lookup, which that
+    /// invalidation may have overtaken.
+    /// </remarks>
+    public void Fill(in DmaRequest request, in TranslationResult result, ulong generation)
     {
+        if (generation != _generation)
+        {
+            return;
+        }
         var shape = request.ShapeWord;
         ref var slot = ref _entries[Index(request.Address, shape)];
         slot.Page = (request.Address & ~OffsetMask) | _generation;

@@ -35,12 +35,16 @@ internal sealed class TranslationCaches
     public FillStamps BeginFill() => new(ContextStamps.BeginFill(), PasidStamps.BeginFill(), Iotlb.BeginFill(), PagingStructures.BeginFill());
 
     /// <summary>Drops everything every cache holds.</summary>
+    /// <remarks>
+    /// The IOTLB goes last: a walk that starts before it must not find a stale structure in a cache not yet flushed
+    /// and fill the IOTLB with a stamp newer than the IOTLB's flush.
+    /// </remarks>
     public void InvalidateAll()
     {
         ContextStamps.InvalidateAll();
         PasidStamps.InvalidateAll();
-        Iotlb.InvalidateAll();
         PagingStructures.InvalidateAll();
+        Iotlb.InvalidateAll();
     }
 }
 

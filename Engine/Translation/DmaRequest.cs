@@ -34,7 +34,9 @@ public enum AddressType : byte
 /// </summary>
 /// <remarks>
 /// The second eight bytes are also read as one word, so a first-level TLB compares requester, access kind and privilege
-/// with one load (see <see cref="ShapeWord"/>). Little-endian, as every platform .NET 10 runs on; a test pins the word down.
+/// with one load (see <see cref="ShapeWord"/>). Only the word's equality and hash are used, so byte order does not
+/// matter; a test checks that equal words mean equal requests apart from the address. The constructor leaves the
+/// overlapping word to the compiler's zero-initialisation and then stores every byte of it through the fields.
 /// </remarks>
 [StructLayout(LayoutKind.Explicit, Size = 16)]
 public readonly struct DmaRequest
