@@ -141,8 +141,8 @@ internal sealed class PortTranslationCache
 
     /// <summary>Consecutive pages of one request shape take consecutive entries; shapes start at hashed offsets.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int Index(ulong address, ulong shape) =>
-        (int)(((address >> 12) + ((shape * ShapeMultiplier) >> 55)) & (Capacity - 1));
+    private static nuint Index(ulong address, ulong shape) =>
+        (nuint)(((address >> 12) + ((shape * ShapeMultiplier) >> 55)) & (Capacity - 1));
 
     /// <summary>One copy; see the class remarks for the words.</summary>
     [StructLayout(LayoutKind.Sequential, Size = 32)]
