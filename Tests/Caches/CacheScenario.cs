@@ -248,7 +248,7 @@ internal sealed class CacheScenario
     private void AddSecondStageLeaf(ulong root, int levels, ulong input, PageSize size, ulong output, bool readable, bool writable)
     {
         Builder.MapSecondStage(root, levels, input, output, size, readable, writable);
-        Leaves.Add(new Leaf(false, root, FindSlot(root, levels, input, size, guest: null), input, size, GpaOutput: false));
+        Leaves.Add(new Leaf(false, root, Builder.LeafSlot(root, levels, input, size), input, size, GpaOutput: false));
     }
 
     private void MapFirstStageSet(Random random, ulong root, int levels, GuestTables? guest)
@@ -257,7 +257,7 @@ internal sealed class CacheScenario
         {
             Builder.MapFirstStage(root, levels, input, NextOutput(size, guest is not null), size, random.Next(5) != 0,
                 random.Next(10) != 0, guest);
-            Leaves.Add(new Leaf(true, root, FindSlot(root, levels, input, size, guest), input, size, guest is not null));
+            Leaves.Add(new Leaf(true, root, Builder.LeafSlot(root, levels, input, size, guest), input, size, guest is not null));
         }
     }
 
@@ -265,18 +265,6 @@ internal sealed class CacheScenario
         s_small.Select(a => (a, PageSize.Size4K))
             .Concat(s_medium.Select(a => (a, PageSize.Size2M)))
             .Concat(s_large.Select(a => (a, PageSize.Size1G)));
-
-    /// <summary>Host address of the leaf entry for <paramref name="input"/> (table pointers are GPAs with a guest).</summary>
-    private ulong FindSlot(ulong root, int levels, ulong input, PageSize size, GuestTables? guest)
-    {
-        var table = root;
-        for (var level = levels; level > (int)size; level--)
-        {
-            var host = guest is null ? table : table - guest.GpaOffset;
-            table = Memory.Read64(host + ((ulong)PageTableGeometry.LevelIndex(input, level) * 8)) & ~0xFFFUL & ((1UL << 52) - 1);
-        }
-        return (guest is null ? table : table - guest.GpaOffset) + ((ulong)PageTableGeometry.LevelIndex(input, (int)size) * 8);
-    }
 
     /// <summary>A fresh output of <paramref name="size"/>: host frames never repeat; nested GPAs stay in the mapped window.</summary>
     private ulong NextOutput(PageSize size, bool gpa)

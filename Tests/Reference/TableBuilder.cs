@@ -267,6 +267,22 @@ public sealed class TableBuilder
         Memory.Write64(leafSlot, FirstStageEntry.Leaf(pa, size, writable, user).Value);
     }
 
+    /// <summary>
+    /// Host address of the <paramref name="size"/> leaf entry that maps <paramref name="input"/> in the
+    /// <paramref name="levels"/>-level table at <paramref name="root"/> (first- or second-stage: both keep the next
+    /// table in bits 51:12). With <paramref name="guest"/>, <paramref name="root"/> and the table pointers are GPAs.
+    /// </summary>
+    public ulong LeafSlot(ulong root, int levels, ulong input, PageSize size, GuestTables? guest = null)
+    {
+        var table = root;
+        for (var level = levels; level > (int)size; level--)
+        {
+            var host = HostOf(table, guest);
+            table = Memory.Read64(host + ((ulong)PageTableGeometry.LevelIndex(input, level) * 8)) & ~0xFFFUL & ((1UL << 52) - 1);
+        }
+        return HostOf(table, guest) + ((ulong)PageTableGeometry.LevelIndex(input, (int)size) * 8);
+    }
+
     /// <summary>A zeroed first-stage table: its host address, or with <paramref name="guest"/> its (mapped) GPA.</summary>
     public ulong NewFirstStageTable(GuestTables? guest)
     {
