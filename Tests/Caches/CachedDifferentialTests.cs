@@ -1,8 +1,6 @@
 using System.Text;
 using CsCheck;
 using Xunit.Abstractions;
-using VtdEngine.Iotlb;
-using VtdEngine.Tables;
 using VtdEngine.Tests.Reference;
 using VtdEngine.Tests.Walker;
 
@@ -10,12 +8,13 @@ namespace VtdEngine.Tests.Caches;
 
 /// <summary>
 /// Differential tests of the cached engine (IOTLB, context cache, PASID cache) against the uncached reference walker,
-/// through random sequences of translations and table edits (<see cref="CacheScenario"/>).
+/// through random sequences of translations and table edits (<see cref="CacheScenario"/>), each request translated
+/// by the unit and by a <see cref="TranslationPort"/>, singly and in warm bursts.
 /// </summary>
 /// <remarks>
 /// The reference walks a copy-on-touch view of the engine's memory per request, so both see the same image (including
 /// the A/D bits the engine set) and only results are compared. Requests come from a small working set translated over
-/// and over, and the tests assert that the IOTLB really served a large share of them.
+/// and over, and the tests assert that the IOTLB and the port really served a large share of them.
 /// </remarks>
 [Trait("Category", "Caches")]
 public class CachedDifferentialTests(ITestOutputHelper output)
@@ -27,99 +26,153 @@ public class CachedDifferentialTests(ITestOutputHelper output)
     private const int Edits = 40;
     private const int TranslationsPerStep = 48;
 
-    /// <summary>Smallest IOTLB hit rate (hits over lookups) a run must reach, so it cannot silently test only misses.</summary>
+    /// <summary>Working-set requests a port burst takes, each at least twice, some with a neighbour in their 16 KiB.</summary>
+    private const int BurstPicks = 6;
+
+    /// <summary>Smallest hit rate (hits over lookups) of the IOTLB and of the port a run must reach, so it cannot
+    /// silently test only misses.</summary>
     private const double MinimumHitRate = 0.4;
 
-    /// <summary>Property A: after every edit followed by the invalidations Table 28 requires, every translation equals
-    /// the reference exactly.</summary>
+    /// <summary>Property A: after every edit followed by the invalidations Table 28 requires, every translation, by
+    /// the unit or a warm port, singly or in a burst, equals the reference exactly.</summary>
     [Fact]
     public void ProperlyInvalidatedEditsTranslateExactlyAsTheReference() =>
-        CheckHitRate(Run(InvalidatedSeed, invalidate: true));
+        CheckHitRates(Run(InvalidatedSeed, invalidate: true));
 
-    /// <summary>Property B: after an edit without its invalidations, each translation equals the reference on the image
-    /// before or after the edit, never anything else; once the invalidations are issued, exactly the new one.</summary>
+    /// <summary>Property B: after an edit without its invalidations, each translation (unit or port) equals the
+    /// reference on the image before or after the edit, never anything else; once the invalidations are issued,
+    /// exactly the new one.</summary>
     [Fact]
     public void UninvalidatedEditsYieldTheOldOrTheNewTranslation() =>
-        CheckHitRate(Run(UninvalidatedSeed, invalidate: false));
+        CheckHitRates(Run(UninvalidatedSeed, invalidate: false));
 
-    private static (long Hits, long Lookups) Run(string seed, bool invalidate)
+    /// <summary>Hits and lookups of the unit's IOTLB and of the port, summed over a run.</summary>
+    internal readonly record struct HitCounts(long UnitHits, long UnitLookups, long PortHits, long PortLookups)
     {
-        long hits = 0, lookups = 0;
-        Gen.Int.Sample(imageSeed =>
-        {
-            var statistics = CheckScenario(imageSeed, invalidate);
-            hits += statistics.Hits;
-            lookups += statistics.Hits + statistics.Misses;
-        }, seed: seed, iter: Images, threads: 1, print: s => $"image seed {s} ({(invalidate ? "invalidated" : "uninvalidated")})");
-        return (hits, lookups);
+        public static HitCounts operator +(HitCounts a, HitCounts b) =>
+            new(a.UnitHits + b.UnitHits, a.UnitLookups + b.UnitLookups, a.PortHits + b.PortHits, a.PortLookups + b.PortLookups);
     }
 
-    private void CheckHitRate((long Hits, long Lookups) run)
+    private static HitCounts Run(string seed, bool invalidate)
     {
-        var rate = (double)run.Hits / run.Lookups;
-        output.WriteLine($"IOTLB hit rate {rate:P1} ({run.Hits}/{run.Lookups})");
-        Assert.True(rate >= MinimumHitRate, $"IOTLB hit rate {rate:P1} ({run.Hits}/{run.Lookups}) is below {MinimumHitRate:P0}");
+        var total = default(HitCounts);
+        Gen.Int.Sample(imageSeed => total += CheckScenario(imageSeed, invalidate), seed: seed, iter: Images, threads: 1,
+            print: s => $"image seed {s} ({(invalidate ? "invalidated" : "uninvalidated")})");
+        return total;
     }
 
-    /// <summary>Runs one scenario; returns the unit's IOTLB statistics.</summary>
-    internal static IotlbStatistics CheckScenario(int seed, bool invalidate)
+    private void CheckHitRates(HitCounts run)
+    {
+        CheckHitRate("IOTLB", run.UnitHits, run.UnitLookups);
+        CheckHitRate("port", run.PortHits, run.PortLookups);
+    }
+
+    private void CheckHitRate(string what, long hits, long lookups)
+    {
+        var rate = (double)hits / lookups;
+        output.WriteLine($"{what} hit rate {rate:P1} ({hits}/{lookups})");
+        Assert.True(rate >= MinimumHitRate, $"{what} hit rate {rate:P1} ({hits}/{lookups}) is below {MinimumHitRate:P0}");
+    }
+
+    /// <summary>Runs one scenario; returns the hits and lookups of the unit's IOTLB and of the port.</summary>
+    internal static HitCounts CheckScenario(int seed, bool invalidate)
     {
         var random = new Random(seed);
+        // Bursts draw from a stream of their own, so the scenario and its edits are the same as without them.
+        var burstRandom = new Random(~seed);
         var scenario = CacheScenario.Create(random);
         var unit = scenario.Unit;
+        var port = unit.OpenPort();
         var now = new OverlayMemory(scenario.Memory);
-        var reference = scenario.CreateReference(now);
+        var current = (now, scenario.CreateReference(now));
         var history = new List<string> { $"seed {seed}, {scenario.Builder.Mode} mode, IOTLB {unit.Options.IotlbEntries} entries" };
 
         for (var step = 0; step < Edits; step++)
         {
-            for (var i = 0; i < TranslationsPerStep; i++)
-            {
-                var request = scenario.WorkingSet[random.Next(scenario.WorkingSet.Count)];
-                now.Reset();
-                var expected = reference.Translate(request);
-                var actual = ReferenceResult.FromEngine(unit.Translate(request));
-                if (!DifferentialWalkTests.Agree(expected, actual))
-                {
-                    Assert.Fail(Describe(history, request, $"engine {actual}, reference {expected}"));
-                }
-            }
+            TranslateAndCheck(scenario, port, random, burstRandom, [current], history);
 
             var before = invalidate ? null : scenario.Memory.Clone();
             var edit = scenario.RandomEdit(random, allowDirectorySwitch: invalidate);
             history.Add($"edit {step}: {edit.Description}; invalidations: {string.Join(", ", edit.Invalidations.Select(Show))}");
             if (before is not null && edit.Invalidations.Count > 0)
             {
-                CheckOldOrNew(scenario, random, before, history);
+                // Between an edit and its invalidations the engine may use stale cached state or walk the new tables.
+                var old = new OverlayMemory(before);
+                TranslateAndCheck(scenario, port, random, burstRandom, [current, (old, scenario.CreateReference(old))], history);
             }
             foreach (var request in edit.Invalidations)
             {
                 unit.Invalidate(request);
             }
         }
-        return unit.IotlbStatisticsForTest;
+        var statistics = unit.IotlbStatisticsForTest;
+        return new HitCounts(statistics.Hits, statistics.Hits + statistics.Misses, port.Hits, port.Hits + port.Misses);
     }
 
-    /// <summary>Between an edit and its invalidations the engine may use stale cached state or walk the new tables.</summary>
-    private static void CheckOldOrNew(CacheScenario scenario, Random random, IPhysicalMemory before, List<string> history)
+    /// <summary>
+    /// Translates <see cref="TranslationsPerStep"/> working-set requests through the unit and then the port, and one
+    /// warm burst through the port; every result must agree with the reference on one of <paramref name="images"/>
+    /// (the current image, and between an edit and its invalidations the one before it).
+    /// </summary>
+    private static void TranslateAndCheck(CacheScenario scenario, TranslationPort port, Random random, Random burstRandom,
+        (OverlayMemory View, ReferenceWalker Reference)[] images, List<string> history)
     {
-        var now = new OverlayMemory(scenario.Memory);
-        var old = new OverlayMemory(before);
-        var newReference = scenario.CreateReference(now);
-        var oldReference = scenario.CreateReference(old);
         for (var i = 0; i < TranslationsPerStep; i++)
         {
             var request = scenario.WorkingSet[random.Next(scenario.WorkingSet.Count)];
-            now.Reset();
-            old.Reset();
-            var expectedNew = newReference.Translate(request);
-            var expectedOld = oldReference.Translate(request);
-            var actual = ReferenceResult.FromEngine(scenario.Unit.Translate(request));
-            if (!DifferentialWalkTests.Agree(expectedNew, actual) && !DifferentialWalkTests.Agree(expectedOld, actual))
+            var expected = Expect(images, request);
+            Check(expected, scenario.Unit.Translate(request), request, "unit", history);
+            Check(expected, port.Translate(request), request, "port", history);
+        }
+
+        var burst = WarmBurst(scenario, burstRandom);
+        var expectations = burst.Select(request => Expect(images, request)).ToArray();
+        var results = new TranslationResult[burst.Length];
+        port.Translate(burst, results);
+        for (var i = 0; i < burst.Length; i++)
+        {
+            Check(expectations[i], results[i], burst[i], $"port burst #{i}", history);
+        }
+    }
+
+    /// <summary>
+    /// A burst in which every address comes at least twice: working-set requests, some followed by a neighbour among
+    /// the four 4 KiB pages the working set uses of each leaf (pages a large IOTLB entry serves from the burst's
+    /// window), shuffled, and half the time grouped by requester so that the window, not a lookup, serves the repeats.
+    /// </summary>
+    private static DmaRequest[] WarmBurst(CacheScenario scenario, Random random)
+    {
+        var picks = new List<DmaRequest>();
+        for (var i = 0; i < BurstPicks; i++)
+        {
+            var request = scenario.WorkingSet[random.Next(scenario.WorkingSet.Count)];
+            picks.Add(request);
+            if (random.Next(2) == 0)
             {
-                Assert.Fail(Describe(history, request,
-                    $"before invalidation: engine {actual}, reference on the old image {expectedOld}, on the new image {expectedNew}"));
+                var neighbour = request.Address ^ ((ulong)random.Next(1, 4) << 12);
+                picks.Add(new DmaRequest(request.SourceId, neighbour, request.Access, request.Pasid, request.Privileged, request.AddressType));
             }
+        }
+        var burst = picks.Concat(picks).OrderBy(_ => random.Next()).ToArray();
+        return random.Next(2) == 0 ? burst : [.. burst.OrderBy(r => ((ulong)r.SourceId << 32) | r.Pasid)];
+    }
+
+    /// <summary>What each image's reference says about <paramref name="request"/>, each on a fresh view of its memory.</summary>
+    private static ReferenceResult[] Expect((OverlayMemory View, ReferenceWalker Reference)[] images, DmaRequest request) =>
+        [.. images.Select(image =>
+        {
+            image.View.Reset();
+            return image.Reference.Translate(request);
+        })];
+
+    private static void Check(ReferenceResult[] expected, in TranslationResult result, DmaRequest request, string path, List<string> history)
+    {
+        var actual = ReferenceResult.FromEngine(result);
+        if (!expected.Any(e => DifferentialWalkTests.Agree(e, actual)))
+        {
+            var images = expected.Length == 1 ? $"reference {expected[0]}"
+                : $"before invalidation: reference on the new image {expected[0]}, on the old image {expected[1]}";
+            Assert.Fail(Describe(history, request, $"{path} {actual}, {images}"));
         }
     }
 
