@@ -16,8 +16,11 @@ namespace VtdEngine.Tests.Engine;
 [Trait("Category", "Caches")]
 public class PortCacheTests
 {
-    /// <summary>A 4 KiB page and a 2 MiB page the tests map in either stage of a <see cref="TwoStageRig"/>.</summary>
-    private const ulong SmallIova = 0x30_0000;
+    /// <summary>
+    /// A 4 KiB page and a 2 MiB page the tests map in either stage of a <see cref="TwoStageRig"/>. Their page numbers
+    /// differ in the low eight bits (0x308 against 0x40000–0x40003), so a small page-indexed array keeps both.
+    /// </summary>
+    private const ulong SmallIova = 0x30_8000;
     private const ulong LargeIova = 0x4000_0000;
     private const ulong OldFrame = 0x8_0000_0000;
     private const ulong NewFrame = 0x9_0000_0000;
@@ -415,8 +418,8 @@ public class PortCacheTests
 
     /// <summary>
     /// More invalidations than a port has generations (4096), each seen by the port between hits on another page,
-    /// leave it working: a page warm before them still translates, and a remap with its invalidation after them is
-    /// seen at once.
+    /// leave it working: a page warm before them still translates, and when it is warm again after them, a remap with
+    /// its invalidation is seen at once.
     /// </summary>
     [Fact]
     public void AWarmPortSeesARemapAfterMoreInvalidationsThanItHasGenerations()
@@ -425,23 +428,25 @@ public class PortCacheTests
         var unit = rig.Unit;
         var port = unit.OpenPort();
         rig.Map(false, SmallIova, OldFrame);
-        var page = TwoStageRig.Request(false, SmallIova + 0x30);
-        var other = TwoStageRig.Request(false, TwoStageRig.FixedIova);
-        AssertTranslateTo(port, [page], OldFrame, warm: true);
+        DmaRequest[] page = [TwoStageRig.Request(false, SmallIova + 0x30)];
+        // Another page, its number unlike the page's in the low bits, so a page-indexed array keeps the page's copy.
+        var other = TwoStageRig.Request(false, TwoStageRig.FixedIova + 0x1000);
+        AssertTranslateTo(port, page, OldFrame, warm: true);
         var unrelated = InvalidationRequest.IotlbPage(TwoStageRig.SecondStageDid, 0x7000_0000);
-        for (var i = 0; i < 3 * 4096; i++)
+        for (var i = 1; i <= 3 * 4096; i++)
         {
             unit.Invalidate(unrelated);
-            Assert.Equal(TwoStageRig.FixedBase, port.Translate(other).Address);
+            Assert.Equal(TwoStageRig.FixedBase + 0x1000, port.Translate(other).Address);
             if (i % 1000 == 0)
             {
-                AssertTranslateTo(port, [page], OldFrame, warm: true);
+                AssertTranslateTo(port, page, OldFrame, warm: true);
             }
         }
 
+        AssertTranslateTo(port, page, OldFrame, warm: true);
         rig.Remap(false, SmallIova, NewFrame);
         unit.Invalidate(TwoStageRig.PageInvalidation(false, SmallIova));
-        AssertTranslateTo(port, [page], NewFrame, warm: false);
+        AssertTranslateTo(port, page, NewFrame, warm: false);
     }
 
     /// <summary>
