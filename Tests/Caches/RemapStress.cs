@@ -165,7 +165,7 @@ internal sealed class RemapStress
     /// 0.1 ms of spinning): on a loaded two-core machine the writer otherwise runs ahead for whole time slices in which
     /// no reader runs, so readers see few publications between their rounds, and lookups seldom overlap invalidations.
     /// In trials with a port that tagged a copy with the generation read after its IOTLB lookup (a race a few
-    /// instructions wide), the paced stress caught it in 4 of 10 runs, the unpaced one in 1 of 10.
+    /// instructions wide), the paced port stress caught it in 2 to 4 runs of 10, the unpaced one in 1 of 10.
     /// </summary>
     private void AwaitObserved(long generation)
     {

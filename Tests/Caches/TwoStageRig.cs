@@ -31,7 +31,7 @@ internal sealed class TwoStageRig
 
     /// <summary>A rig whose structures <paramref name="builder"/> writes (several rigs can share one memory).</summary>
     /// <param name="builder">Where the tables go, and in which mode.</param>
-    /// <param name="deviceTlb">The context entry allows ATS (scalable DTE=1, legacy TT=01).</param>
+    /// <param name="deviceTlb">The scalable-mode context entry allows ATS (DTE=1).</param>
     public TwoStageRig(TableBuilder builder, bool deviceTlb = false)
     {
         Builder = builder;
@@ -45,8 +45,7 @@ internal sealed class TwoStageRig
         }
         else
         {
-            Builder.SetLegacyContext(Sid, ContextEntry.Create(SecondStageDid, 2, SecondStageRoot,
-                deviceTlb ? TranslationType.UntranslatedWithDeviceTlb : TranslationType.Untranslated));
+            Builder.SetLegacyContext(Sid, ContextEntry.Create(SecondStageDid, 2, SecondStageRoot));
         }
         for (var i = 0; i < FixedPages; i++)
         {
@@ -78,10 +77,10 @@ internal sealed class TwoStageRig
     /// <summary>The DID the stage's translations carry.</summary>
     public static ushort Did(bool firstStage) => firstStage ? FirstStageDid : SecondStageDid;
 
-    /// <summary>An untranslated request of the stage's requester.</summary>
-    public static DmaRequest Request(bool firstStage, ulong address, AccessKind access = AccessKind.Read, bool privileged = false,
+    /// <summary>A request of the stage's requester (user-mode: no PR), untranslated unless said otherwise.</summary>
+    public static DmaRequest Request(bool firstStage, ulong address, AccessKind access = AccessKind.Read,
         AddressType addressType = AddressType.Untranslated) =>
-        new(Sid, address, access, Pasid(firstStage), privileged && firstStage, addressType);
+        new(Sid, address, access, Pasid(firstStage), addressType: addressType);
 
     /// <summary>VT-d Table 28 after a leaf edit: page-selective P_IOTLB for the first stage, IOTLB for the second.</summary>
     public static InvalidationRequest PageInvalidation(bool firstStage, ulong iova, int addressMask = 0) => firstStage

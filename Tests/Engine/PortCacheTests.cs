@@ -18,7 +18,7 @@ public class PortCacheTests
 {
     /// <summary>
     /// A 4 KiB page and a 2 MiB page the tests map in either stage of a <see cref="TwoStageRig"/>. Their page numbers
-    /// differ in the low eight bits (0x308 against 0x40000–0x40003), so a small page-indexed array keeps both.
+    /// differ in the low bits (0x308 against 0x40000–0x40003), so a small page-indexed array keeps copies of both.
     /// </summary>
     private const ulong SmallIova = 0x30_8000;
     private const ulong LargeIova = 0x4000_0000;
