@@ -7,4 +7,7 @@ public sealed partial class TranslationUnit
 {
     /// <summary>The IOTLB's counters, so cache tests can check that they exercised hits and not only misses.</summary>
     internal IotlbStatistics IotlbStatisticsForTest => _caches.Iotlb.ReadStatistics();
+
+    /// <summary>The unit's IOTLB, so tests can drive its clock to the wrap reset.</summary>
+    internal IoTlb IotlbForTest => _iotlb;
 }

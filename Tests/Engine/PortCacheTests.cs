@@ -1,4 +1,3 @@
-using System.Reflection;
 using VtdEngine.Iotlb;
 using VtdEngine.Tables;
 using VtdEngine.Tests.Caches;
@@ -507,7 +506,7 @@ public class PortCacheTests
 
         remap(true);
         // One invalidation covering both pages, and it is the reset: any later one would hide a reset the port missed.
-        var iotlb = IotlbOf(unit);
+        var iotlb = unit.IotlbForTest;
         iotlb.ClockForTest = IoTlb.WrapLimit - 1;
         unit.Invalidate(InvalidationRequest.IotlbDomain(TwoStageRig.Did(firstStage)));
         Assert.Equal(0u, iotlb.ClockForTest);
@@ -684,8 +683,4 @@ public class PortCacheTests
         Assert.True(new FirstStageEntry(rig.Memory.Read64(rig.Slot(true, iova, size))).Dirty == expected,
             $"D of the first-stage leaf for 0x{iova:x} is {!expected}");
 
-    /// <summary>The unit's IOTLB, for the clock-wrap test (the unit exposes only its statistics).</summary>
-    private static IoTlb IotlbOf(TranslationUnit unit) =>
-        (IoTlb)typeof(TranslationUnit).GetFields(BindingFlags.NonPublic | BindingFlags.Instance)
-            .Single(f => f.FieldType == typeof(IoTlb)).GetValue(unit)!;
 }
