@@ -37,6 +37,9 @@ internal sealed class PortTranslationCache
     private const ulong LastGeneration = OffsetMask;
     private const ulong ShapeMultiplier = 0x9E37_79B9_7F4A_7C15UL;
 
+    /// <summary>No request has this shape word: its access-kind byte would be 0xFF.</summary>
+    private const ulong NoShape = ulong.MaxValue;
+
     private readonly Entry[] _entries = new Entry[Capacity];
     private readonly IoTlb _iotlb;
     private long _epoch = -1;
@@ -77,12 +80,25 @@ internal sealed class PortTranslationCache
         var generation = _generation;
         var todo = requests[start..];
         var done = results.Slice(start, todo.Length);
+        var lastShape = NoShape;
+        nuint offset = 0;
         for (var i = 0; i < todo.Length; i++)
         {
-            if (!TryTranslate(ref entries, generation, todo[i], out done[i]))
+            ref readonly var request = ref todo[i];
+            var shape = request.ShapeWord;
+            if (shape != lastShape)
+            {
+                // A burst's requests mostly share a shape: its hash is taken once per run of them.
+                lastShape = shape;
+                offset = ShapeOffset(shape);
+            }
+            var address = request.Address;
+            ref var entry = ref Unsafe.Add(ref entries, Index(address, offset));
+            if (entry.Page != ((address & ~OffsetMask) | generation) || entry.Shape != shape)
             {
                 return start + i;
             }
+            done[i] = new(entry.Frame | (address & OffsetMask), entry.Outcome);
         }
         return requests.Length;
     }
@@ -92,7 +108,7 @@ internal sealed class PortTranslationCache
     {
         var shape = request.ShapeWord;
         var address = request.Address;
-        ref var entry = ref Unsafe.Add(ref entries, Index(address, shape));
+        ref var entry = ref Unsafe.Add(ref entries, Index(address, ShapeOffset(shape)));
         if (entry.Page == ((address & ~OffsetMask) | generation) && entry.Shape == shape)
         {
             result = new(entry.Frame | (address & OffsetMask), entry.Outcome);
@@ -121,7 +137,7 @@ internal sealed class PortTranslationCache
             return;
         }
         var shape = request.ShapeWord;
-        ref var slot = ref _entries[Index(request.Address, shape)];
+        ref var slot = ref _entries[Index(request.Address, ShapeOffset(shape))];
         slot.Page = (request.Address & ~OffsetMask) | _generation;
         slot.Shape = shape;
         slot.Frame = result.Address & ~OffsetMask;
@@ -139,10 +155,12 @@ internal sealed class PortTranslationCache
         }
     }
 
-    /// <summary>Consecutive pages of one request shape take consecutive entries; shapes start at hashed offsets.</summary>
+    /// <summary>Consecutive pages of one request shape take consecutive entries, from the shape's hashed offset.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static nuint Index(ulong address, ulong shape) =>
-        (nuint)(((address >> 12) + ((shape * ShapeMultiplier) >> 55)) & (Capacity - 1));
+    private static nuint Index(ulong address, nuint shapeOffset) => ((nuint)(address >> 12) + shapeOffset) & (Capacity - 1);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static nuint ShapeOffset(ulong shape) => (nuint)((shape * ShapeMultiplier) >> 55);
 
     /// <summary>One copy; see the class remarks for the words.</summary>
     [StructLayout(LayoutKind.Sequential, Size = 32)]
