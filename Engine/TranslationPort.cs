@@ -5,9 +5,10 @@ namespace VtdEngine;
 
 /// <summary>
 /// One requester-side entry point into a <see cref="TranslationUnit"/> — a device queue, a simulated core — with its
-/// own first-level TLB and its own hit and miss counts. A port answers as the unit would, only faster: a request whose
-/// page and shape it translated before, with no invalidation finished since, is answered from the port's private copy
-/// without touching the shared IOTLB.
+/// own first-level TLB and its own hit and miss counts. A port answers as the unit would: a request whose page and
+/// shape it translated before, with no invalidation finished since, is answered from the port's private copy without
+/// touching the shared IOTLB. The unit does the same with a first-level TLB per thread, which it finds through a
+/// thread-local load on every call; a port skips that load.
 /// </summary>
 /// <remarks>
 /// <para>

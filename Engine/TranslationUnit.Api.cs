@@ -43,25 +43,47 @@ public sealed partial class TranslationUnit
 
     /// <summary>Translates one request: the host physical address or the fault the hardware would record.</summary>
     /// <remarks>
-    /// An IOTLB hit takes no lock and allocates nothing. A hit is used only when the cached rights settle the access
-    /// without a table write (no A/D update due, privilege allowed); anything else walks, so the walk alone decides
-    /// every fault, and counts as a miss, as it does through a port or a burst.
+    /// The calling thread's first-level TLB answers first (each thread that translates on the unit gets one, 16 KiB,
+    /// as a <see cref="TranslationPort"/> has its own; it is found through the thread's counter block, the one
+    /// thread-local load of the call), then the shared IOTLB, then the walk. A hit takes no lock and allocates nothing.
+    /// A cached entry is used only when its rights settle the access without a table write (no A/D update due,
+    /// privilege allowed); anything else walks, so the walk alone decides every fault, and counts as a miss, as it does
+    /// through a port or a burst.
     /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TranslationResult Translate(in DmaRequest request)
     {
+        ref var thread = ref _counters.Current;
+        var firstLevel = thread.FirstLevel ?? OpenFirstLevel(ref thread);
+        var generation = firstLevel.Synchronize();
+        if (firstLevel.TryTranslate(request, out var result))
+        {
+            thread.FirstLevelHits++;
+            return result;
+        }
+        return TranslateBelowFirstLevel(request, firstLevel, generation);
+    }
+
+    /// <summary>The IOTLB and then the walk, for a request the calling thread's first-level TLB could not answer.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private TranslationResult TranslateBelowFirstLevel(in DmaRequest request, PortTranslationCache firstLevel, ulong generation)
+    {
+        if (TryTranslateCached(request, firstLevel, generation, out var result))
+        {
+            _iotlb.CountLookup(hit: true);
+            return result;
+        }
         if (MayUseIotlb(request))
         {
-            var hit = _iotlb.TryLookupUncounted(new IotlbKey(request.SourceId, request.Pasid), request.Address, out var entry)
-                && Permits(entry, request);
-            _iotlb.CountLookup(hit);
-            if (hit)
-            {
-                return Hit(entry, request.Address);
-            }
+            _iotlb.CountLookup(hit: false);
         }
         return TranslateMiss(request);
     }
+
+    /// <summary>Gives the calling thread its first-level TLB for this unit, the first time it translates here.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private PortTranslationCache OpenFirstLevel(ref EngineCounters.Block thread) =>
+        thread.FirstLevel = new PortTranslationCache(_iotlb);
 
     /// <summary>
     /// Whether the IOTLB may serve <paramref name="request"/>: untranslated DMA only, and only PASIDs its key can hold —
@@ -133,16 +155,19 @@ public sealed partial class TranslationUnit
     /// <remarks>
     /// A burst is issued at the moment of the call: an invalidation that completes while it runs may or may not affect
     /// its later requests (as with requests already in flight in hardware); every burst issued after the invalidation
-    /// returned sees it. Each request still gets its own permission check. <paramref name="results"/> must be at least
-    /// as long as <paramref name="requests"/>.
+    /// returned sees it. Each request still gets its own permission check. Requests the calling thread's first-level
+    /// TLB can answer are answered from it first, as in <see cref="Translate(in DmaRequest)"/>.
+    /// <paramref name="results"/> must be at least as long as <paramref name="requests"/>.
     /// </remarks>
     public void Translate(ReadOnlySpan<DmaRequest> requests, Span<TranslationResult> results)
     {
-        var (hits, misses, reused) = TranslateBurst(requests, results, firstLevel: null, generation: 0);
+        ref var thread = ref _counters.Current;
+        var firstLevel = thread.FirstLevel ?? OpenFirstLevel(ref thread);
+        var (hits, misses, reused) = TranslateBurst(requests, results, firstLevel, firstLevel.Synchronize());
         _iotlb.CountLookups(hits, misses);
         if (reused != 0)
         {
-            _counters.Current.BurstReuses += reused;
+            thread.BurstReuses += reused;
         }
     }
 
@@ -153,10 +178,10 @@ public sealed partial class TranslationUnit
     /// </remarks>
     /// <param name="requests">The burst.</param>
     /// <param name="results">One result per request.</param>
-    /// <param name="firstLevel">The calling port's first-level TLB, or null for the unit.</param>
-    /// <param name="generation">What the port's <see cref="PortTranslationCache.Synchronize"/> returned for this burst.</param>
+    /// <param name="firstLevel">The first-level TLB of the calling port, or of the calling thread for the unit.</param>
+    /// <param name="generation">What its <see cref="PortTranslationCache.Synchronize"/> returned for this burst.</param>
     internal (int Hits, int Misses, int Reused) TranslateBurst(ReadOnlySpan<DmaRequest> requests, Span<TranslationResult> results,
-        PortTranslationCache? firstLevel, ulong generation)
+        PortTranslationCache firstLevel, ulong generation)
     {
         if (results.Length < requests.Length)
         {
@@ -170,15 +195,12 @@ public sealed partial class TranslationUnit
         var misses = 0;
         for (var i = 0; i < requests.Length; i++)
         {
-            if (firstLevel is not null)
+            var missed = firstLevel.TranslateRun(requests, results, i);
+            reused += missed - i;
+            i = missed;
+            if (i == requests.Length)
             {
-                var missed = firstLevel.TranslateRun(requests, results, i);
-                reused += missed - i;
-                i = missed;
-                if (i == requests.Length)
-                {
-                    break;
-                }
+                break;
             }
             ref readonly var request = ref requests[i];
             var requester = ((ulong)request.SourceId << 32) | request.Pasid;
@@ -196,7 +218,7 @@ public sealed partial class TranslationUnit
             var slot = recent.Find(request.Address);
             if (slot >= 0 && recent.TryTranslate(slot, request, out results[i]))
             {
-                firstLevel?.Fill(request, results[i], generation);
+                firstLevel.Fill(request, results[i], generation);
                 reused++;
                 continue;
             }
@@ -214,13 +236,13 @@ public sealed partial class TranslationUnit
     /// <summary>A burst's IOTLB lookup: on a hit whose rights settle the access, the entry joins the window.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private bool LookupIntoWindow(ref RecentTranslations recent, int slot, in IotlbKey key, in DmaRequest request,
-        PortTranslationCache? firstLevel, ulong generation, out TranslationResult result)
+        PortTranslationCache firstLevel, ulong generation, out TranslationResult result)
     {
         if (_iotlb.TryLookupUncounted(key, request.Address, out var entry) && Permits(entry, request))
         {
             recent.Remember(request.Address, entry, slot);
             result = Hit(entry, request.Address);
-            firstLevel?.Fill(request, result, generation);
+            firstLevel.Fill(request, result, generation);
             return true;
         }
         result = default;
@@ -285,10 +307,10 @@ public sealed partial class TranslationUnit
                 portMisses += port.Misses;
             }
         }
-        var (walks, faults, reads, invalidations, reuses) = _counters.Sum();
+        var (walks, faults, reads, invalidations, reuses, firstLevelHits) = _counters.Sum();
         return new TranslationStatistics
         {
-            IotlbHits = iotlb.Hits + reuses + portHits,
+            IotlbHits = iotlb.Hits + reuses + firstLevelHits + portHits,
             IotlbMisses = iotlb.Misses + portMisses,
             Walks = walks,
             Faults = faults,
