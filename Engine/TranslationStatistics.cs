@@ -4,10 +4,13 @@ namespace VtdEngine;
 /// <remarks>Counters are per thread and summed on read, so a snapshot taken while translations run is approximate.</remarks>
 public sealed record TranslationStatistics
 {
-    /// <summary>Translations served from the IOTLB, including burst requests that reused the previous request's entry.</summary>
+    /// <summary>
+    /// Translations served without a walk: from a first-level TLB (a thread's or a port's), from the IOTLB, or from a
+    /// burst's window of the requester's recent IOTLB entries.
+    /// </summary>
     public long IotlbHits { get; init; }
 
-    /// <summary>IOTLB lookups that found nothing usable.</summary>
+    /// <summary>Lookups that found nothing usable, so the request walked (requests the IOTLB may not serve are not counted).</summary>
     public long IotlbMisses { get; init; }
 
     /// <summary>Translations that walked (any cache below the IOTLB may still have helped).</summary>

@@ -45,7 +45,8 @@ public sealed partial class TranslationUnit
     /// <remarks>
     /// The calling thread's first-level TLB answers first (each thread that translates on the unit gets one, 16 KiB,
     /// as a <see cref="TranslationPort"/> has its own; it is found through the thread's counter block, the one
-    /// thread-local load of the call), then the shared IOTLB, then the walk. A hit takes no lock and allocates nothing.
+    /// thread-local load of the call), then the shared IOTLB, then the walk. A hit takes no lock and allocates nothing;
+    /// a thread's first call on a unit allocates its first-level TLB and registers the thread (under a lock) once.
     /// A cached entry is used only when its rights settle the access without a table write (no A/D update due,
     /// privilege allowed); anything else walks, so the walk alone decides every fault, and counts as a miss, as it does
     /// through a port or a burst.

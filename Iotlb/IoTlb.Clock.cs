@@ -34,7 +34,7 @@ public sealed partial class IoTlb
     private void EndInvalidation(int footprint, uint stamp)
     {
         RaiseTo(ref _clock.Latest, stamp);
-        Interlocked.Increment(ref _clock.Epoch);
+        Interlocked.Increment(ref _epoch.Value);
         _lastFootprint = footprint;
         ExitGate();
     }
@@ -72,7 +72,7 @@ public sealed partial class IoTlb
             Array.Clear(_pasids);
             Volatile.Write(ref _clock.Global, 0);
             Volatile.Write(ref _clock.Latest, 0);
-            Interlocked.Increment(ref _clock.Epoch);
+            Interlocked.Increment(ref _epoch.Value);
             _lastFootprint = _meta.Length;
             OpenGate();
         }

@@ -71,6 +71,7 @@ public sealed partial class IoTlb
     private readonly ThreadCounters<ThreadStatistics> _statistics = new();
     private readonly int _groupShift;
     private readonly Lock _wrapLock = new();
+    private readonly EpochCell _epoch = new();
     private ClockLine _clock;
 
     /// <summary>The calling thread's counters of the IOTLB it counted for last.</summary>
@@ -105,7 +106,13 @@ public sealed partial class IoTlb
     /// served from the copy overlapped it, which is allowed. This is how a <c>TranslationPort</c>'s first-level cache
     /// stays exact without being told about invalidations.
     /// </summary>
-    public long InvalidationEpoch => Volatile.Read(ref _clock.Epoch);
+    public long InvalidationEpoch => Volatile.Read(ref _epoch.Value);
+
+    /// <summary>
+    /// The word behind <see cref="InvalidationEpoch"/>, for a first-level TLB to hold instead of the IOTLB: it counts
+    /// finished invalidations, wrap resets included, and never goes back.
+    /// </summary>
+    internal EpochCell Epoch => _epoch;
 
     /// <summary>The stamp to take before walking the tables for a miss; pass it to <see cref="Insert"/>.</summary>
     /// <returns>The current clock: invalidations that start after this call make the fill dead.</returns>

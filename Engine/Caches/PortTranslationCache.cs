@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using VtdEngine.Iotlb;
+using VtdEngine.Iotlb.Storage;
 
 namespace VtdEngine;
 
@@ -41,18 +42,19 @@ internal sealed class PortTranslationCache
     private const ulong NoShape = ulong.MaxValue;
 
     private readonly Entry[] _entries = new Entry[Capacity];
-    private readonly IoTlb _iotlb;
+    private readonly EpochCell _epochCell;
     private long _epoch = -1;
     private ulong _generation;
 
-    internal PortTranslationCache(IoTlb iotlb) => _iotlb = iotlb;
+    /// <summary>A first-level TLB over <paramref name="iotlb"/>; it keeps only the IOTLB's epoch word, not the IOTLB.</summary>
+    internal PortTranslationCache(IoTlb iotlb) => _epochCell = iotlb.Epoch;
 
     /// <summary>Opens a new generation when an invalidation has finished since the last call; call before translating.</summary>
     /// <returns>The generation the call's lookups fill into: pass it to <see cref="Fill"/>.</returns>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ulong Synchronize()
     {
-        var epoch = _iotlb.InvalidationEpoch;
+        var epoch = Volatile.Read(ref _epochCell.Value);
         if (epoch != _epoch)
         {
             OpenGeneration(epoch);

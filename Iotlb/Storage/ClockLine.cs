@@ -22,8 +22,4 @@ internal struct ClockLine
     /// <summary>The newest stamp any invalidation has raised anywhere: an entry at least this new is live without
     /// looking at its scopes (the hit path's one-load fast case). Read-mostly, beside <see cref="Global"/>.</summary>
     [FieldOffset(196)] internal uint Latest;
-
-    /// <summary>Counts finished invalidations, wrap resets included; never goes back, so a reader that saw the same
-    /// value twice knows no invalidation finished in between (see <see cref="IoTlb.InvalidationEpoch"/>).</summary>
-    [FieldOffset(200)] internal long Epoch;
 }

@@ -13,13 +13,17 @@ namespace VtdEngine.Iotlb.Storage;
 /// counted for" and passes it by reference, so the common case is one thread-local load and one compare. A thread
 /// that alternates between owners finds its block again by managed thread id (the slow path). Blocks outlive their
 /// threads, so no count is lost; a later thread given the same managed thread id continues the block, which is safe
-/// because two live threads never share an id. The cache references only this registry, never the owner, so it keeps
-/// no engine alive.
+/// because two live threads never share an id. A slot names its registry by a number, not a reference, so the cache
+/// keeps alive only the calling thread's own last slot: neither the registry, nor other threads' blocks, nor any engine
+/// (a block that holds references must hold nothing large for the same reason).
 /// </remarks>
 internal sealed class ThreadCounters<TBlock>
     where TBlock : struct
 {
+    private static long s_registries;
+
     private readonly Lock _lock = new();
+    private readonly long _id = Interlocked.Increment(ref s_registries);
     private Slot[] _slots = [];
 
     /// <summary>Every block so far; read their fields with <see cref="Volatile"/> loads.</summary>
@@ -31,7 +35,7 @@ internal sealed class ThreadCounters<TBlock>
     public ref TBlock For(ref Slot? threadCache)
     {
         var slot = threadCache;
-        if (slot is null || slot.Owner != this)
+        if (slot is null || slot.OwnerId != _id)
         {
             slot = Attach(ref threadCache);
         }
@@ -53,7 +57,7 @@ internal sealed class ThreadCounters<TBlock>
         }
         if (mine is null)
         {
-            mine = new Slot(this, thread);
+            mine = new Slot(_id, thread);
             lock (_lock)
             {
                 Volatile.Write(ref _slots, [.. _slots, mine]);
@@ -64,10 +68,10 @@ internal sealed class ThreadCounters<TBlock>
     }
 
     /// <summary>One thread's block.</summary>
-    internal sealed class Slot(ThreadCounters<TBlock> owner, int threadId)
+    internal sealed class Slot(long ownerId, int threadId)
     {
-        /// <summary>The registry the block belongs to: the thread-static cache is valid only for it.</summary>
-        public readonly ThreadCounters<TBlock> Owner = owner;
+        /// <summary>The number of the registry the block belongs to: the thread-static cache is valid only for it.</summary>
+        public readonly long OwnerId = ownerId;
 
         /// <summary>Managed id of the thread that counts in this block.</summary>
         public readonly int ThreadId = threadId;

@@ -69,6 +69,45 @@ public class TranslationStressTests
         Assert.True(allocated == 0, $"10k invalidation + IOTLB hit pairs allocated {allocated} bytes");
     }
 
+    /// <summary>
+    /// A thread's first-level TLB sits in its counter block, which the thread's thread-static cache keeps reachable while
+    /// the thread lives: that must not keep a dropped unit's IOTLB (or the unit) alive.
+    /// </summary>
+    [Fact]
+    public void AThreadThatTranslatedKeepsNoDroppedUnitOrItsIotlbAlive()
+    {
+        WeakReference unit = null!, iotlb = null!;
+        using var translated = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        var thread = new Thread(() =>
+        {
+            (unit, iotlb) = TranslateOnceAndDrop();
+            translated.Set();
+            release.Wait();
+        });
+        thread.Start();
+        translated.Wait();
+        for (var i = 0; i < 3; i++)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+        }
+        var (unitAlive, iotlbAlive) = (unit.IsAlive, iotlb.IsAlive);
+        release.Set();
+        thread.Join();
+        Assert.False(unitAlive, "the unit outlived its last reference");
+        Assert.False(iotlbAlive, "the unit's IOTLB outlived the unit");
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static (WeakReference Unit, WeakReference Iotlb) TranslateOnceAndDrop()
+    {
+        var (unit, request) = Setup("second-stage");
+        Assert.True(unit.Translate(request).IsSuccess);
+        Assert.True(unit.Translate(request).IsSuccess);
+        return (new WeakReference(unit), new WeakReference(unit.IotlbForTest));
+    }
+
     [Theory]
     [MemberData(nameof(Kinds))]
     public void MissesWithWarmContextAndPasidCachesAllocateNothing(string kind)
