@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace VtdEngine;
@@ -45,12 +44,24 @@ public sealed class TranslationPort
     public TranslationResult Translate(in DmaRequest request)
     {
         var generation = _firstLevel.Synchronize();
-        if (_firstLevel.TryTranslate(request, out var result))
+        if (_firstLevel.TryTranslate(request, generation, out var result))
         {
             _counts.Hits++;
             return result;
         }
-        return TranslateBelowFirstLevel(request, generation);
+        result = _unit.TranslateBelowFirstLevel(request, _firstLevel, generation, out var iotlbHit);
+        if (iotlbHit is { } hit)
+        {
+            if (hit)
+            {
+                _counts.Hits++;
+            }
+            else
+            {
+                _counts.Misses++;
+            }
+        }
+        return result;
     }
 
     /// <summary>Translates a burst, as <see cref="TranslationUnit.Translate(ReadOnlySpan{DmaRequest}, Span{TranslationResult})"/> does.</summary>
@@ -60,21 +71,6 @@ public sealed class TranslationPort
         var (hits, misses, reused) = _unit.TranslateBurst(requests, results, _firstLevel, generation);
         _counts.Hits += hits + reused;
         _counts.Misses += misses;
-    }
-
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private TranslationResult TranslateBelowFirstLevel(in DmaRequest request, ulong generation)
-    {
-        if (_unit.TryTranslateCached(request, _firstLevel, generation, out var result))
-        {
-            _counts.Hits++;
-            return result;
-        }
-        if (TranslationUnit.MayUseIotlb(request))
-        {
-            _counts.Misses++;
-        }
-        return _unit.TranslateMiss(request);
     }
 
     /// <summary>

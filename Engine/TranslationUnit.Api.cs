@@ -57,27 +57,45 @@ public sealed partial class TranslationUnit
         ref var thread = ref _counters.Current;
         var firstLevel = thread.FirstLevel ?? OpenFirstLevel(ref thread);
         var generation = firstLevel.Synchronize();
-        if (firstLevel.TryTranslate(request, out var result))
+        if (firstLevel.TryTranslate(request, generation, out var result))
         {
             thread.FirstLevelHits++;
             return result;
         }
-        return TranslateBelowFirstLevel(request, firstLevel, generation);
+        result = TranslateBelowFirstLevel(request, firstLevel, generation, out var iotlbHit);
+        if (iotlbHit is { } hit)
+        {
+            _iotlb.CountLookup(hit);
+        }
+        return result;
     }
 
-    /// <summary>The IOTLB and then the walk, for a request the calling thread's first-level TLB could not answer.</summary>
+    /// <summary>
+    /// The IOTLB and then the walk, for a request a first-level TLB (a thread's or a port's) could not answer; an IOTLB
+    /// hit whose rights settle the access is copied into that first-level TLB.
+    /// </summary>
+    /// <param name="request">The request.</param>
+    /// <param name="firstLevel">The first-level TLB that missed.</param>
+    /// <param name="generation">What its <see cref="PortTranslationCache.Synchronize"/> returned for this call.</param>
+    /// <param name="iotlbHit">Whether the IOTLB answered, for the caller to count; null when the IOTLB may not serve the request.</param>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private TranslationResult TranslateBelowFirstLevel(in DmaRequest request, PortTranslationCache firstLevel, ulong generation)
+    internal TranslationResult TranslateBelowFirstLevel(in DmaRequest request, PortTranslationCache firstLevel, ulong generation,
+        out bool? iotlbHit)
     {
-        if (TryTranslateCached(request, firstLevel, generation, out var result))
+        if (!MayUseIotlb(request))
         {
-            _iotlb.CountLookup(hit: true);
+            iotlbHit = null;
+            return TranslateMiss(request);
+        }
+        if (_iotlb.TryLookupUncounted(new IotlbKey(request.SourceId, request.Pasid), request.Address, out var entry)
+            && Permits(entry, request))
+        {
+            iotlbHit = true;
+            var result = Hit(entry, request.Address);
+            firstLevel.Fill(request, result, generation);
             return result;
         }
-        if (MayUseIotlb(request))
-        {
-            _iotlb.CountLookup(hit: false);
-        }
+        iotlbHit = false;
         return TranslateMiss(request);
     }
 
@@ -259,25 +277,6 @@ public sealed partial class TranslationUnit
         {
             recent.Remember(request.Address, entry, slot);
         }
-    }
-
-    /// <summary>
-    /// The IOTLB hit path without statistics, for a <see cref="TranslationPort"/> that counts for itself: true with the
-    /// result on an IOTLB hit whose rights settle the access (copied into the port's first-level TLB), false when the
-    /// request must walk.
-    /// </summary>
-    internal bool TryTranslateCached(in DmaRequest request, PortTranslationCache firstLevel, ulong generation, out TranslationResult result)
-    {
-        if (MayUseIotlb(request)
-            && _iotlb.TryLookupUncounted(new IotlbKey(request.SourceId, request.Pasid), request.Address, out var entry)
-            && Permits(entry, request))
-        {
-            result = Hit(entry, request.Address);
-            firstLevel.Fill(request, result, generation);
-            return true;
-        }
-        result = default;
-        return false;
     }
 
     /// <summary>

@@ -63,9 +63,16 @@ internal sealed class PortTranslationCache
     }
 
     /// <summary>The copy's answer for <paramref name="request"/>, or false when there is no copy or it does not grant the access.</summary>
+    /// <param name="request">The request.</param>
+    /// <param name="generation">What <see cref="Synchronize"/> returned for this call.</param>
+    /// <param name="result">The copy's answer.</param>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public bool TryTranslate(in DmaRequest request, out TranslationResult result) =>
-        TryTranslate(ref MemoryMarshal.GetArrayDataReference(_entries), _generation, request, out result);
+    public bool TryTranslate(in DmaRequest request, ulong generation, out TranslationResult result)
+    {
+        var shape = request.ShapeWord;
+        return TryAnswer(ref MemoryMarshal.GetArrayDataReference(_entries), generation, request.Address, shape,
+            ShapeOffset(shape), out result);
+    }
 
     /// <summary>
     /// Answers requests from copies, starting at <paramref name="start"/>, until one has no copy that grants it.
@@ -94,23 +101,20 @@ internal sealed class PortTranslationCache
                 lastShape = shape;
                 offset = ShapeOffset(shape);
             }
-            var address = request.Address;
-            ref var entry = ref Unsafe.Add(ref entries, Index(address, offset));
-            if (entry.Page != ((address & ~OffsetMask) | generation) || entry.Shape != shape)
+            if (!TryAnswer(ref entries, generation, request.Address, shape, offset, out done[i]))
             {
                 return start + i;
             }
-            done[i] = new(entry.Frame | (address & OffsetMask), entry.Outcome);
         }
         return requests.Length;
     }
 
+    /// <summary>The one hit test: the copy at the address's index matches the page, the generation and the shape.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool TryTranslate(ref Entry entries, ulong generation, in DmaRequest request, out TranslationResult result)
+    private static bool TryAnswer(ref Entry entries, ulong generation, ulong address, ulong shape, nuint shapeOffset,
+        out TranslationResult result)
     {
-        var shape = request.ShapeWord;
-        var address = request.Address;
-        ref var entry = ref Unsafe.Add(ref entries, Index(address, ShapeOffset(shape)));
+        ref var entry = ref Unsafe.Add(ref entries, Index(address, shapeOffset));
         if (entry.Page == ((address & ~OffsetMask) | generation) && entry.Shape == shape)
         {
             result = new(entry.Frame | (address & OffsetMask), entry.Outcome);
