@@ -96,7 +96,7 @@ public sealed partial class TranslationUnit
             return result;
         }
         iotlbHit = false;
-        return TranslateMiss(request);
+        return TranslateMiss(request, firstLevel, generation);
     }
 
     /// <summary>Gives the calling thread its first-level TLB for this unit, the first time it translates here.</summary>
@@ -150,9 +150,32 @@ public sealed partial class TranslationUnit
     ];
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    internal TranslationResult TranslateMiss(in DmaRequest request)
+    internal TranslationResult TranslateMiss(in DmaRequest request) =>
+        Counted(request, _walker.Translate(request, RootTableAddress, Mode, TranslationEnabled, trace: null));
+
+    /// <summary>
+    /// An IOTLB miss of a request the IOTLB may serve: from the PDE-cache copy <paramref name="firstLevel"/> keeps for
+    /// the requester's 2 MiB region when it has one and the leaf is plain, otherwise a walk, whose PDE-cache copy
+    /// <paramref name="firstLevel"/> keeps for the next miss in the region.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private TranslationResult TranslateMiss(in DmaRequest request, PortTranslationCache firstLevel, ulong generation)
     {
-        var result = _walker.Translate(request, RootTableAddress, Mode, TranslationEnabled, trace: null);
+        if (firstLevel.TryFindPde(request, generation, out var pde) && _walker.TryTranslateBelowPde(request, pde, out var result))
+        {
+            return Counted(request, result);
+        }
+        result = _walker.Translate(request, RootTableAddress, Mode, TranslationEnabled, out var walked);
+        if (walked is { } copy)
+        {
+            firstLevel.FillPde(request, copy, generation);
+        }
+        return Counted(request, result);
+    }
+
+    /// <summary>Counts a walk's cost and fault in the thread's counters and reports a fault to <see cref="FaultObserver"/>.</summary>
+    private TranslationResult Counted(in DmaRequest request, in TranslationResult result)
+    {
         ref var counters = ref _counters.Current;
         counters.Walks++;
         counters.TableReads += result.TableReads;
@@ -247,7 +270,7 @@ public sealed partial class TranslationUnit
                 continue;
             }
             misses++;
-            WalkIntoWindow(ref recent, slot, key, request, out results[i]);
+            WalkIntoWindow(ref recent, slot, key, request, firstLevel, generation, out results[i]);
         }
         return (hits, misses, reused);
     }
@@ -270,9 +293,10 @@ public sealed partial class TranslationUnit
 
     /// <summary>A burst's walk: the walk filled the IOTLB, so its entry joins the window and the rest of the page does not walk.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private void WalkIntoWindow(ref RecentTranslations recent, int slot, in IotlbKey key, in DmaRequest request, out TranslationResult result)
+    private void WalkIntoWindow(ref RecentTranslations recent, int slot, in IotlbKey key, in DmaRequest request,
+        PortTranslationCache firstLevel, ulong generation, out TranslationResult result)
     {
-        result = TranslateMiss(request);
+        result = TranslateMiss(request, firstLevel, generation);
         if (result.IsSuccess && _iotlb.TryLookupUncounted(key, request.Address, out var entry))
         {
             recent.Remember(request.Address, entry, slot);

@@ -101,5 +101,13 @@ public sealed partial class TranslationUnit
             default:
                 break;
         }
+        if (request.Kind is InvalidationKind.ContextCacheGlobal or InvalidationKind.ContextCacheDomain
+            or InvalidationKind.ContextCacheDevice or InvalidationKind.PasidCacheGlobal or InvalidationKind.PasidCacheDomain
+            or InvalidationKind.PasidCachePasid)
+        {
+            // First-level TLBs keep routes that carry context and PASID decisions, and drop them when the epoch moves;
+            // the IOTLB kinds move it themselves.
+            _caches.Iotlb.AdvanceEpoch();
+        }
     }
 }

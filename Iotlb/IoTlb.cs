@@ -114,6 +114,12 @@ public sealed partial class IoTlb
     /// </summary>
     internal EpochCell Epoch => _epoch;
 
+    /// <summary>
+    /// Moves <see cref="InvalidationEpoch"/> without invalidating anything here: for an owner that has just invalidated
+    /// caches of its own which first-level copies also draw on (the context and PASID caches behind a copied walk).
+    /// </summary>
+    public void AdvanceEpoch() => Interlocked.Increment(ref _epoch.Value);
+
     /// <summary>The stamp to take before walking the tables for a miss; pass it to <see cref="Insert"/>.</summary>
     /// <returns>The current clock: invalidations that start after this call make the fill dead.</returns>
     public uint BeginFill() => Volatile.Read(ref _clock.Clock);

@@ -9,7 +9,10 @@ namespace VtdEngine;
 /// A port's private first-level TLB: direct-mapped copies of the shared IOTLB's hits, one 4 KiB page per entry, in
 /// front of the IOTLB as a core's L1 TLB sits in front of its shared second-level TLB. Only the owning port's thread
 /// reads or writes it, so a hit needs no seqlock, no liveness stamps, no fingerprint re-check and no permission logic:
-/// two key compares, and one load of the IOTLB's invalidation epoch per call.
+/// two key compares, and one load of the IOTLB's invalidation epoch per call. Beside the copies it keeps, per requester
+/// and 2 MiB region, what the last second-stage walk there learned above its 4 KiB leaf (<see cref="PdeCacheCopy"/>),
+/// so that an IOTLB miss in the region reads one leaf entry instead of consulting the context, PASID and
+/// paging-structure caches again.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -41,7 +44,13 @@ internal sealed class PortTranslationCache
     /// <summary>No request has this shape word: its access-kind byte would be 0xFF.</summary>
     private const ulong NoShape = ulong.MaxValue;
 
+    /// <summary>PDE-cache copies: one per requester and 2 MiB region, 64 regions (128 MiB of 4 KiB pages) in 3 KiB.</summary>
+    internal const int PdeCapacity = 64;
+
+    private const int RegionShift = 21;
+
     private readonly Entry[] _entries = new Entry[Capacity];
+    private readonly PdeEntry[] _pdes = new PdeEntry[PdeCapacity];
     private readonly EpochCell _epochCell;
     private long _epoch = -1;
     private ulong _generation;
@@ -150,6 +159,45 @@ internal sealed class PortTranslationCache
         slot.Outcome = result.Outcome;
     }
 
+    /// <summary>The PDE-cache copy a walk of this requester left for the 2 MiB region of the address, this generation.</summary>
+    /// <param name="request">The request that missed the copies and the IOTLB.</param>
+    /// <param name="generation">What <see cref="Synchronize"/> returned for this call.</param>
+    /// <param name="pde">The copy.</param>
+    public bool TryFindPde(in DmaRequest request, ulong generation, out PdeCacheCopy pde)
+    {
+        var requester = request.RequesterWord;
+        ref var slot = ref _pdes[PdeIndex(request.Address, requester)];
+        if (slot.Region == (Region(request.Address) | generation) && slot.Requester == requester)
+        {
+            pde = slot.Pde;
+            return true;
+        }
+        pde = default;
+        return false;
+    }
+
+    /// <summary>Keeps what a walk for <paramref name="request"/> learned above its leaf, if the generation is still current.</summary>
+    /// <param name="request">The request the walk translated; the copy serves its requester (any access kind) in its 2 MiB region.</param>
+    /// <param name="pde">What the walk handed back.</param>
+    /// <param name="generation">What <see cref="Synchronize"/> returned before the walk began.</param>
+    /// <remarks>
+    /// A copy of a walk's upper structures stays exact as a copy of a hit does: the walk began after the generation's
+    /// epoch was read, every invalidation that can change what it read (IOTLB, paging-structure, context and PASID
+    /// caches alike) moves the epoch when it finishes, and fills from the copy carry the walk's own IOTLB stamp.
+    /// </remarks>
+    public void FillPde(in DmaRequest request, in PdeCacheCopy pde, ulong generation)
+    {
+        if (generation != _generation)
+        {
+            return;
+        }
+        var requester = request.RequesterWord;
+        ref var slot = ref _pdes[PdeIndex(request.Address, requester)];
+        slot.Region = Region(request.Address) | generation;
+        slot.Requester = requester;
+        slot.Pde = pde;
+    }
+
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void OpenGeneration(long epoch)
     {
@@ -157,9 +205,15 @@ internal sealed class PortTranslationCache
         if (++_generation > LastGeneration)
         {
             Array.Clear(_entries);
+            Array.Clear(_pdes);
             _generation = 1;
         }
     }
+
+    private static ulong Region(ulong address) => address & ~((1UL << RegionShift) - 1);
+
+    private static nuint PdeIndex(ulong address, ulong requester) =>
+        ((nuint)(address >> RegionShift) + ShapeOffset(requester)) & (PdeCapacity - 1);
 
     /// <summary>Consecutive pages of one request shape take consecutive entries, from the shape's hashed offset.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -167,6 +221,14 @@ internal sealed class PortTranslationCache
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static nuint ShapeOffset(ulong shape) => (nuint)((shape * ShapeMultiplier) >> 55);
+
+    /// <summary>A PDE-cache copy with its key: the 2 MiB region with the generation in its low bits, and the requester word.</summary>
+    private struct PdeEntry
+    {
+        public ulong Region;
+        public ulong Requester;
+        public PdeCacheCopy Pde;
+    }
 
     /// <summary>One copy; see the class remarks for the words.</summary>
     [StructLayout(LayoutKind.Sequential, Size = 32)]

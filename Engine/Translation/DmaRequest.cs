@@ -81,6 +81,12 @@ public readonly struct DmaRequest
     /// <summary>Everything but the address in one word: equal words, equal requests apart from the address.</summary>
     internal ulong ShapeWord => _shape;
 
+    /// <summary>
+    /// <see cref="ShapeWord"/> with the access kind cleared: equal words, the same requester with the same privilege
+    /// and address type, whatever it reads or writes.
+    /// </summary>
+    internal ulong RequesterWord => _shape & ~(0xFFUL << 48);
+
     /// <summary>Access kind.</summary>
     public AccessKind Access => (AccessKind)_access;
 

@@ -1,3 +1,4 @@
+using VtdEngine.Iotlb;
 using VtdEngine.Tables;
 
 namespace VtdEngine;
@@ -14,6 +15,9 @@ internal sealed partial class Walker
 
         /// <summary>Physical address of the leaf entry, for a later D-flag update.</summary>
         public ulong LeafAddress;
+
+        /// <summary>R/W ANDed over the levels above the leaf.</summary>
+        public AccessRights UpperRights;
     }
 
     /// <summary>
@@ -85,6 +89,7 @@ internal sealed partial class Walker
                     break;
                 }
             }
+            var upperRights = (readable ? AccessRights.Read : 0) | (writable ? AccessRights.Write : 0);
             readable &= entry.Readable;
             writable &= entry.Writable;
             if (entry.IsLeaf(level))
@@ -96,6 +101,7 @@ internal sealed partial class Walker
                     Size = size,
                     Rights = (readable ? AccessRights.Read : 0) | (writable ? AccessRights.Write : 0) | AccessRights.User,
                     LeafAddress = entryAddress,
+                    UpperRights = upperRights,
                 };
             }
             table = entry.Address(level, _profile.HostAddressWidth);
@@ -106,5 +112,71 @@ internal sealed partial class Walker
             }
         }
         throw new InvalidOperationException("Unreachable: level 1 is always a leaf.");
+    }
+
+    /// <summary>
+    /// Records, for a cached walk of untranslated DMA that reached a 4 KiB leaf, what a first-level TLB needs to walk
+    /// from the leaf's table next time; kept only if the walk succeeds.
+    /// </summary>
+    private void CopyPde(ref WalkState state, in DmaRequest request, in StageWalk walk, bool accessedDirty, ushort domainId,
+        CachedTranslationType type, CachedRights flags)
+    {
+        if (_caches is not null && walk.Size == PageSize.Size4K && request.AddressType == AddressType.Untranslated)
+        {
+            state.Pde = new PdeCacheCopy(walk.LeafAddress & ~0xFFFUL, walk.UpperRights, accessedDirty, domainId, type, flags,
+                state.TagPasid, state.Stamps.Iotlb);
+        }
+    }
+
+    /// <summary>
+    /// A warm miss from a first-level TLB's PDE-cache copy: reads the one leaf entry the copied table holds for the
+    /// address and fills the IOTLB, as a walk whose every upper structure hit the caches would (VT-d §6.2.4). Only the
+    /// plain case is taken: a present leaf without reserved bits whose A flag (and for a write, D flag) needs no update,
+    /// that grants the access, with an output outside the interrupt window. Anything else returns false having changed
+    /// nothing, and the full walk decides the outcome and its fault.
+    /// </summary>
+    /// <remarks>
+    /// The copy holds only request-independent decisions of its requester (the key it is found by includes source id,
+    /// PASID and PR, not the access kind); the address-width checks of the walk are the same for every address of a
+    /// 2 MiB region, so only the two per-address rules are checked again here: the interrupt window for requests
+    /// without PASID, and the leaf.
+    /// </remarks>
+    internal bool TryTranslateBelowPde(in DmaRequest request, in PdeCacheCopy pde, out TranslationResult result)
+    {
+        result = default;
+        var address = request.Address;
+        if (!request.HasPasid && InInterruptRange(address))
+        {
+            return false;
+        }
+        var frame = _memory.GetFrame(pde.Table >> 12);
+        if (frame.IsEmpty)
+        {
+            return false;
+        }
+        var entry = new SecondStageEntry(Volatile.Read(ref frame[PageTableGeometry.LevelIndex(address, 1)]));
+        if (!entry.Present || entry.HasReservedBits(1, _profile) || (pde.AccessedDirty && !entry.Accessed))
+        {
+            return false;
+        }
+        var rights = (pde.UpperRights & ((entry.Readable ? AccessRights.Read : 0) | (entry.Writable ? AccessRights.Write : 0)))
+            | AccessRights.User;
+        var dirty = !pde.AccessedDirty || entry.Dirty;
+        if (SecondStagePermission(rights, request.Access, FaultReason.SgnNoRead, FaultReason.SgnNoWrite) != FaultReason.None
+            || (!dirty && NeedsWrite(request.Access)))
+        {
+            return false;
+        }
+        var output = entry.Address(1, _profile.HostAddressWidth) | (address & PageSize.Size4K.OffsetMask());
+        if (InInterruptRange(output))
+        {
+            return false;
+        }
+        var cached = new IotlbEntry(output, PageSize.Size4K, (CachedRights)rights | pde.Flags | (dirty ? CachedRights.Dirty : 0),
+            pde.DomainId, pde.Type);
+        _caches!.Iotlb.Insert(request.SourceId, request.Pasid, address, pde.TagPasid, cached, pde.IotlbStamp);
+        result = new TranslationResult(output, TranslationStatus.Success, FaultReason.None, PageSize.Size4K, rights, false,
+            pde.DomainId, 1, 0);
+        return true;
     }
 }

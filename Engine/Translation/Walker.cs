@@ -47,6 +47,9 @@ internal sealed partial class Walker
 
         /// <summary>Rights flags every fill of this walk carries (SRE, RID_PRIV).</summary>
         public CachedRights FillFlags;
+
+        /// <summary>What the walk learned above a 4 KiB second-stage leaf, when it reached one.</summary>
+        public PdeCacheCopy? Pde;
     }
 
     /// <summary>How a successful translation is cached: its PGTT and the flags the hit path needs.</summary>
@@ -55,6 +58,23 @@ internal sealed partial class Walker
     public TranslationResult Translate(in DmaRequest request, ulong rootTable, RootTableMode mode, bool enabled, WalkTrace? trace)
     {
         var state = new WalkState { Trace = trace, Stamps = _caches?.BeginFill() ?? default };
+        return Translate(ref state, request, rootTable, mode, enabled);
+    }
+
+    /// <summary>
+    /// A walk that also hands back, when it translated untranslated DMA through a 4 KiB second-stage leaf, what it
+    /// learned above the leaf, for a first-level TLB to walk from next time (see <see cref="TryTranslateBelowPde"/>).
+    /// </summary>
+    public TranslationResult Translate(in DmaRequest request, ulong rootTable, RootTableMode mode, bool enabled, out PdeCacheCopy? pde)
+    {
+        var state = new WalkState { Stamps = _caches?.BeginFill() ?? default };
+        var result = Translate(ref state, request, rootTable, mode, enabled);
+        pde = result.IsSuccess ? state.Pde : null;
+        return result;
+    }
+
+    private TranslationResult Translate(ref WalkState state, in DmaRequest request, ulong rootTable, RootTableMode mode, bool enabled)
+    {
         // VT-d §3.14: an untranslated request without PASID to 0xFEEx_xxxx is an interrupt message, not DMA.
         if (!request.HasPasid && request.AddressType == AddressType.Untranslated && InInterruptRange(request.Address))
         {
@@ -182,6 +202,7 @@ internal sealed partial class Walker
         {
             return Denied(ref state, request, denial);
         }
+        CopyPde(ref state, request, walk, accessedDirty: false, context.DomainId, CachedTranslationType.Legacy, LegacyFlags);
         return Output(ref state, request, walk.Output, walk.Size, walk.Rights, context.DomainId, FaultReason.LgnInterruptRange,
             new CacheFill(CachedTranslationType.Legacy, LegacyFlags));
     }
