@@ -49,7 +49,7 @@ public sealed class TranslationPort
             _counts.Hits++;
             return result;
         }
-        result = _unit.TranslateBelowFirstLevel(request, _firstLevel, generation, out var iotlbHit);
+        result = _unit.TranslateBelowFirstLevel(request, _firstLevel, generation, ref _unit.ThreadCounters, out var iotlbHit);
         if (iotlbHit is { } hit)
         {
             if (hit)

@@ -62,10 +62,17 @@ public sealed partial class TranslationUnit
             thread.FirstLevelHits++;
             return result;
         }
-        result = TranslateBelowFirstLevel(request, firstLevel, generation, out var iotlbHit);
+        result = TranslateBelowFirstLevel(request, firstLevel, generation, ref thread, out var iotlbHit);
         if (iotlbHit is { } hit)
         {
-            _iotlb.CountLookup(hit);
+            if (hit)
+            {
+                thread.IotlbHits++;
+            }
+            else
+            {
+                thread.IotlbMisses++;
+            }
         }
         return result;
     }
@@ -77,15 +84,16 @@ public sealed partial class TranslationUnit
     /// <param name="request">The request.</param>
     /// <param name="firstLevel">The first-level TLB that missed.</param>
     /// <param name="generation">What its <see cref="PortTranslationCache.Synchronize"/> returned for this call.</param>
+    /// <param name="counters">The calling thread's counters, where a walk is counted.</param>
     /// <param name="iotlbHit">Whether the IOTLB answered, for the caller to count; null when the IOTLB may not serve the request.</param>
     [MethodImpl(MethodImplOptions.NoInlining)]
     internal TranslationResult TranslateBelowFirstLevel(in DmaRequest request, PortTranslationCache firstLevel, ulong generation,
-        out bool? iotlbHit)
+        ref EngineCounters.Block counters, out bool? iotlbHit)
     {
         if (!MayUseIotlb(request))
         {
             iotlbHit = null;
-            return TranslateMiss(request);
+            return WalkOutsideIotlb(request, ref counters);
         }
         if (_iotlb.TryLookupUncounted(new IotlbKey(request.SourceId, request.Pasid), request.Address, out var entry)
             && Permits(entry, request))
@@ -96,8 +104,11 @@ public sealed partial class TranslationUnit
             return result;
         }
         iotlbHit = false;
-        return TranslateMiss(request, firstLevel, generation);
+        return TranslateMiss(request, firstLevel, generation, ref counters);
     }
+
+    /// <summary>The calling thread's counters for this unit (a thread-local load): for a port's first-level miss.</summary>
+    internal ref EngineCounters.Block ThreadCounters => ref _counters.Current;
 
     /// <summary>Gives the calling thread its first-level TLB for this unit, the first time it translates here.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -149,34 +160,35 @@ public sealed partial class TranslationUnit
         (byte)(CachedRights.Read | CachedRights.Write | CachedRights.Dirty),
     ];
 
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    internal TranslationResult TranslateMiss(in DmaRequest request) =>
-        Counted(request, _walker.Translate(request, RootTableAddress, Mode, TranslationEnabled, trace: null));
-
     /// <summary>
     /// An IOTLB miss of a request the IOTLB may serve: from the PDE-cache copy <paramref name="firstLevel"/> keeps for
     /// the requester's 2 MiB region when it has one and the leaf is plain, otherwise a walk, whose PDE-cache copy
     /// <paramref name="firstLevel"/> keeps for the next miss in the region.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private TranslationResult TranslateMiss(in DmaRequest request, PortTranslationCache firstLevel, ulong generation)
+    private TranslationResult TranslateMiss(in DmaRequest request, PortTranslationCache firstLevel, ulong generation,
+        ref EngineCounters.Block counters)
     {
         if (firstLevel.TryFindPde(request, generation, out var pde) && _walker.TryTranslateBelowPde(request, pde, out var result))
         {
-            return Counted(request, result);
+            return Counted(request, result, ref counters);
         }
         result = _walker.Translate(request, RootTableAddress, Mode, TranslationEnabled, out var walked);
         if (walked is { } copy)
         {
             firstLevel.FillPde(request, copy, generation);
         }
-        return Counted(request, result);
+        return Counted(request, result, ref counters);
     }
 
-    /// <summary>Counts a walk's cost and fault in the thread's counters and reports a fault to <see cref="FaultObserver"/>.</summary>
-    private TranslationResult Counted(in DmaRequest request, in TranslationResult result)
+    /// <summary>A walk for a request the IOTLB may not serve (see <see cref="MayUseIotlb"/>): nothing first-level to keep.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private TranslationResult WalkOutsideIotlb(in DmaRequest request, ref EngineCounters.Block counters) =>
+        Counted(request, _walker.Translate(request, RootTableAddress, Mode, TranslationEnabled, trace: null), ref counters);
+
+    /// <summary>Counts a walk's cost and fault and reports a fault to <see cref="FaultObserver"/>.</summary>
+    private TranslationResult Counted(in DmaRequest request, in TranslationResult result, ref EngineCounters.Block counters)
     {
-        ref var counters = ref _counters.Current;
         counters.Walks++;
         counters.TableReads += result.TableReads;
         if (result.Status == TranslationStatus.Fault)
@@ -206,11 +218,9 @@ public sealed partial class TranslationUnit
         ref var thread = ref _counters.Current;
         var firstLevel = thread.FirstLevel ?? OpenFirstLevel(ref thread);
         var (hits, misses, reused) = TranslateBurst(requests, results, firstLevel, firstLevel.Synchronize());
-        _iotlb.CountLookups(hits, misses);
-        if (reused != 0)
-        {
-            thread.BurstReuses += reused;
-        }
+        thread.IotlbHits += hits;
+        thread.IotlbMisses += misses;
+        thread.BurstReuses += reused;
     }
 
     /// <summary>The burst loop shared by the unit and its ports; returns its IOTLB hits, misses and reuses.</summary>
@@ -254,7 +264,7 @@ public sealed partial class TranslationUnit
             }
             if (!MayUseIotlb(request))
             {
-                results[i] = TranslateMiss(request);
+                results[i] = WalkOutsideIotlb(request, ref _counters.Current);
                 continue;
             }
             var slot = recent.Find(request.Address);
@@ -296,7 +306,7 @@ public sealed partial class TranslationUnit
     private void WalkIntoWindow(ref RecentTranslations recent, int slot, in IotlbKey key, in DmaRequest request,
         PortTranslationCache firstLevel, ulong generation, out TranslationResult result)
     {
-        result = TranslateMiss(request, firstLevel, generation);
+        result = TranslateMiss(request, firstLevel, generation, ref _counters.Current);
         if (result.IsSuccess && _iotlb.TryLookupUncounted(key, request.Address, out var entry))
         {
             recent.Remember(request.Address, entry, slot);
@@ -331,15 +341,15 @@ public sealed partial class TranslationUnit
                 portMisses += port.Misses;
             }
         }
-        var (walks, faults, reads, invalidations, reuses, firstLevelHits) = _counters.Sum();
+        var threads = _counters.Sum();
         return new TranslationStatistics
         {
-            IotlbHits = iotlb.Hits + reuses + firstLevelHits + portHits,
-            IotlbMisses = iotlb.Misses + portMisses,
-            Walks = walks,
-            Faults = faults,
-            TableReads = reads,
-            Invalidations = invalidations,
+            IotlbHits = iotlb.Hits + threads.IotlbHits + threads.BurstReuses + threads.FirstLevelHits + portHits,
+            IotlbMisses = iotlb.Misses + threads.IotlbMisses + portMisses,
+            Walks = threads.Walks,
+            Faults = threads.Faults,
+            TableReads = threads.TableReads,
+            Invalidations = threads.Invalidations,
             IotlbEvictions = iotlb.Evictions,
         };
     }

@@ -150,9 +150,8 @@ public sealed partial class IoTlb
         return hit;
     }
 
-    /// <summary>Counts one lookup a caller made uncounted, as a hit or a miss as the caller judges it.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal void CountLookup(bool hit)
+    private void CountLookup(bool hit)
     {
         ref ThreadStatistics counters = ref Counters();
         if (hit)
@@ -165,15 +164,7 @@ public sealed partial class IoTlb
         }
     }
 
-    /// <summary>Adds lookups a caller counted itself (a burst counts once per burst instead of once per lookup).</summary>
-    internal void CountLookups(long hits, long misses)
-    {
-        ref ThreadStatistics counters = ref Counters();
-        counters.Hits += hits;
-        counters.Misses += misses;
-    }
-
-    /// <summary>The lookup without statistics; the caller accounts for it through <see cref="CountLookups"/>.</summary>
+    /// <summary>The lookup without statistics, for callers that count lookups in counters of their own.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal bool TryLookupUncounted(in IotlbKey key, ulong address, out IotlbEntry entry)
     {
@@ -384,29 +375,40 @@ public sealed partial class IoTlb
     private static int PasidSlot(ushort domainId, uint tagPasid) =>
         (int)(((((ulong)domainId << 20) | (tagPasid & 0xF_FFFF)) * GoldenRatio) >> (64 - 14));
 
-    /// <summary>Way for a fill: the same key, else an empty way, else a dead one, else round robin (an eviction).</summary>
+    /// <summary>
+    /// The way a fill takes, in order of preference: the way holding the same key (at most one way per key), an empty
+    /// way, a dead one, else the round-robin victim. Tags always have bit 0 set, so an empty way reads 0 and the
+    /// set probe finds both the key's way and the empty ones; only a full set looks at liveness.
+    /// </summary>
     private int ChooseWay(int baseIndex, ulong tag, ushort sourceId, uint pasidKey, ref SetMeta meta, out bool evicted)
     {
         evicted = false;
-        int free = -1;
-        for (int way = 0; way < TagProbe.Ways; way++)
+        // baseIndex is a set's first way, so all eight ways of both arrays are in range.
+        ref ulong tags = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_tags), _tagBase + baseIndex);
+        ref EntryPayload payloads = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_payloads), baseIndex);
+        for (uint same = TagProbe.Match(ref tags, tag); same != 0; same &= same - 1)
         {
-            ulong wayTag = _tags[_tagBase + baseIndex + way];
-            ref EntryPayload payload = ref _payloads[baseIndex + way];
-            if (wayTag == tag && EntryPayload.SourceOf(payload.Ids) == sourceId && EntryPayload.LookupPasidOf(payload.Pasids) == pasidKey)
+            int way = BitOperations.TrailingZeroCount(same);
+            ref EntryPayload payload = ref Unsafe.Add(ref payloads, way);
+            if (EntryPayload.SourceOf(payload.Ids) == sourceId && EntryPayload.LookupPasidOf(payload.Pasids) == pasidKey)
             {
-                return way; // replace the key's previous translation: at most one way per key
-            }
-
-            if (free < 0 && (wayTag == 0 || !IsLive(payload.Frame, payload.Ids, payload.Pasids)))
-            {
-                free = way;
+                return way;
             }
         }
 
-        if (free >= 0)
+        uint empty = TagProbe.Match(ref tags, 0);
+        if (empty != 0)
         {
-            return free;
+            return BitOperations.TrailingZeroCount(empty);
+        }
+
+        for (int way = 0; way < TagProbe.Ways; way++)
+        {
+            ref EntryPayload payload = ref Unsafe.Add(ref payloads, way);
+            if (!IsLive(payload.Frame, payload.Ids, payload.Pasids))
+            {
+                return way;
+            }
         }
 
         evicted = true;

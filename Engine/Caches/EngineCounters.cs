@@ -5,8 +5,8 @@ namespace VtdEngine;
 
 /// <summary>
 /// What a unit keeps per thread that translates on it: slow-path and per-burst counters (walks, faults, invalidations,
-/// burst reuses, first-level hits) and the thread's first-level TLB, one block per thread so that threads share no
-/// cache line and counting needs no atomics. The IOTLB keeps its own hit/miss counters.
+/// burst reuses, first-level hits, IOTLB hits and misses) and the thread's first-level TLB, one block per thread so
+/// that threads share no cache line and counting needs no atomics.
 /// </summary>
 /// <remarks>
 /// Blocks outlive their threads (see <see cref="ThreadCounters{TBlock}"/>), and with them their first-level TLBs: a
@@ -23,20 +23,23 @@ internal sealed class EngineCounters
 
     public ref Block Current => ref _blocks.For(ref t_current);
 
-    public (long Walks, long Faults, long TableReads, long Invalidations, long BurstReuses, long FirstLevelHits) Sum()
+    /// <summary>Every thread's counts added up (the result's <see cref="Block.FirstLevel"/> is null).</summary>
+    public Block Sum()
     {
-        long walks = 0, faults = 0, reads = 0, invalidations = 0, reuses = 0, firstLevelHits = 0;
+        var total = default(Block);
         foreach (var slot in _blocks.Slots)
         {
             ref readonly var block = ref slot.Block;
-            walks += Volatile.Read(in block.Walks);
-            faults += Volatile.Read(in block.Faults);
-            reads += Volatile.Read(in block.TableReads);
-            invalidations += Volatile.Read(in block.Invalidations);
-            reuses += Volatile.Read(in block.BurstReuses);
-            firstLevelHits += Volatile.Read(in block.FirstLevelHits);
+            total.Walks += Volatile.Read(in block.Walks);
+            total.Faults += Volatile.Read(in block.Faults);
+            total.TableReads += Volatile.Read(in block.TableReads);
+            total.Invalidations += Volatile.Read(in block.Invalidations);
+            total.BurstReuses += Volatile.Read(in block.BurstReuses);
+            total.FirstLevelHits += Volatile.Read(in block.FirstLevelHits);
+            total.IotlbHits += Volatile.Read(in block.IotlbHits);
+            total.IotlbMisses += Volatile.Read(in block.IotlbMisses);
         }
-        return (walks, faults, reads, invalidations, reuses, firstLevelHits);
+        return total;
     }
 
     /// <summary>One thread's counters and first-level TLB, padded to two cache lines against false sharing.</summary>
@@ -52,5 +55,11 @@ internal sealed class EngineCounters
 
         /// <summary>The thread's first-level TLB for this unit, made on its first translation here.</summary>
         [FieldOffset(48)] public PortTranslationCache? FirstLevel;
+
+        /// <summary>Shared-IOTLB lookups by the unit's own entry points, counted here rather than in the IOTLB's
+        /// counters so that a miss costs no second thread-local load.</summary>
+        [FieldOffset(56)] public long IotlbHits;
+
+        [FieldOffset(64)] public long IotlbMisses;
     }
 }
