@@ -44,8 +44,8 @@ internal sealed class PortTranslationCache
     /// <summary>No request has this shape word: its access-kind byte would be 0xFF.</summary>
     private const ulong NoShape = ulong.MaxValue;
 
-    /// <summary>PDE-cache copies: one per requester and 2 MiB region, 64 regions (128 MiB of 4 KiB pages) in 3 KiB.</summary>
-    internal const int PdeCapacity = 64;
+    /// <summary>PDE-cache copies: one per requester and 2 MiB region, 256 regions (512 MiB of 4 KiB pages) in 10 KiB.</summary>
+    internal const int PdeCapacity = 256;
 
     private const int RegionShift = 21;
 
