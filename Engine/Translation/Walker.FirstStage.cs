@@ -27,6 +27,7 @@ internal sealed partial class Walker
         var table = entry.FirstStagePointer;
         var writable = true;
         var user = true;
+        var aboveLeaf = AccessRights.None;
         var leafAddress = 0UL;
         var leafTable = default(StageWalk);
         var output = 0UL;
@@ -107,6 +108,7 @@ internal sealed partial class Walker
                     break;
                 }
             }
+            aboveLeaf = AccessRights.Read | (writable ? AccessRights.Write : 0) | (user ? AccessRights.User : 0);
             writable &= pte.Writable;
             user &= pte.User;
             if (pte.IsLeaf(level))
@@ -185,6 +187,11 @@ internal sealed partial class Walker
         var dirty = IsDirty(leafAddress, FirstStageEntry.DirtyBit)
             && (!nested || !accessedDirty || IsDirty(finalLeafAddress, SecondStageEntry.DirtyBit));
         var flags = (dirty ? CachedRights.Dirty : 0) | (entry.WriteProtectEnable ? CachedRights.WriteProtect : 0);
+        if (!nested)
+        {
+            CopyPde(ref state, request, size, leafAddress, aboveLeaf, accessedBits, FirstStageEntry.DirtyBit, entry.DomainId,
+                CachedTranslationType.FirstStage, state.FillFlags | (flags & CachedRights.WriteProtect));
+        }
         return Output(ref state, request, output, size, rights, entry.DomainId, FaultReason.SgnInterruptRange,
             new CacheFill(nested ? CachedTranslationType.Nested : CachedTranslationType.FirstStage, flags));
     }

@@ -309,7 +309,9 @@ internal sealed partial class Walker
             }
         }
         var dirty = !accessedDirty || IsDirty(walk.LeafAddress, SecondStageEntry.DirtyBit);
-        CopyPde(ref state, request, walk, accessedDirty, entry.DomainId, CachedTranslationType.SecondStage, state.FillFlags);
+        CopyPde(ref state, request, walk.Size, walk.LeafAddress, walk.UpperRights,
+            accessedDirty ? SecondStageEntry.AccessedBit : 0, accessedDirty ? SecondStageEntry.DirtyBit : 0, entry.DomainId,
+            CachedTranslationType.SecondStage, state.FillFlags);
         return Output(ref state, request, walk.Output, walk.Size, walk.Rights, entry.DomainId, FaultReason.SgnInterruptRange,
             new CacheFill(CachedTranslationType.SecondStage, dirty ? CachedRights.Dirty : 0));
     }

@@ -115,16 +115,16 @@ internal sealed partial class Walker
     }
 
     /// <summary>
-    /// Records, for a cached walk of untranslated DMA that reached a 4 KiB leaf, what a first-level TLB needs to walk
-    /// from the leaf's table next time; kept only if the walk succeeds.
+    /// Records, for a cached walk of untranslated DMA that reached a 4 KiB leaf at <paramref name="leafAddress"/>, what a
+    /// first-level TLB needs to walk from the leaf's table next time; kept only if the walk succeeds.
     /// </summary>
-    private void CopyPde(ref WalkState state, in DmaRequest request, in StageWalk walk, bool accessedDirty, ushort domainId,
-        CachedTranslationType type, CachedRights flags)
+    private void CopyPde(ref WalkState state, in DmaRequest request, PageSize size, ulong leafAddress, AccessRights upperRights,
+        ulong accessedBits, ulong dirtyBit, ushort domainId, CachedTranslationType type, CachedRights flags)
     {
-        if (_caches is not null && walk.Size == PageSize.Size4K && request.AddressType == AddressType.Untranslated)
+        if (_caches is not null && size == PageSize.Size4K && request.AddressType == AddressType.Untranslated)
         {
-            state.Pde = new PdeCacheCopy(walk.LeafAddress & ~0xFFFUL, walk.UpperRights, accessedDirty, domainId, type, flags,
-                state.TagPasid, state.Stamps.Iotlb);
+            state.Pde = new PdeCacheCopy(leafAddress & ~0xFFFUL, upperRights, (ushort)accessedBits, (ushort)dirtyBit, domainId, type,
+                flags, state.TagPasid, state.Stamps.Iotlb);
         }
     }
 
@@ -137,9 +137,9 @@ internal sealed partial class Walker
     /// </summary>
     /// <remarks>
     /// The copy holds only request-independent decisions of its requester (the key it is found by includes source id,
-    /// PASID and PR, not the access kind); the address-width checks of the walk are the same for every address of a
-    /// 2 MiB region, so only the two per-address rules are checked again here: the interrupt window for requests
-    /// without PASID, and the leaf.
+    /// PASID and PR, not the access kind); the address checks of the walk (width, canonical form) are the same for every
+    /// address of a 2 MiB region, so only the per-address rules are checked again here: the interrupt window for
+    /// requests without PASID, and the leaf.
     /// </remarks>
     internal bool TryTranslateBelowPde(in DmaRequest request, in PdeCacheCopy pde, out TranslationResult result)
     {
@@ -154,21 +154,17 @@ internal sealed partial class Walker
         {
             return false;
         }
-        var entry = new SecondStageEntry(Volatile.Read(ref frame[PageTableGeometry.LevelIndex(address, 1)]));
-        if (!entry.Present || entry.HasReservedBits(1, _profile) || (pde.AccessedDirty && !entry.Accessed))
+        var leaf = Volatile.Read(ref frame[PageTableGeometry.LevelIndex(address, 1)]);
+        var dirty = (leaf & pde.DirtyBit) == pde.DirtyBit;
+        if ((leaf & pde.AccessedBits) != pde.AccessedBits || (!dirty && NeedsWrite(request.Access)))
         {
             return false;
         }
-        var rights = (pde.UpperRights & ((entry.Readable ? AccessRights.Read : 0) | (entry.Writable ? AccessRights.Write : 0)))
-            | AccessRights.User;
-        var dirty = !pde.AccessedDirty || entry.Dirty;
-        if (SecondStagePermission(rights, request.Access, FaultReason.SgnNoRead, FaultReason.SgnNoWrite) != FaultReason.None
-            || (!dirty && NeedsWrite(request.Access)))
-        {
-            return false;
-        }
-        var output = entry.Address(1, _profile.HostAddressWidth) | (address & PageSize.Size4K.OffsetMask());
-        if (InInterruptRange(output))
+        var plain = pde.Type == CachedTranslationType.FirstStage
+            ? PlainFirstStageLeaf(new FirstStageEntry(leaf), pde, request, out var rights, out var frameAddress)
+            : PlainSecondStageLeaf(new SecondStageEntry(leaf), pde, request.Access, out rights, out frameAddress);
+        var output = frameAddress | (address & PageSize.Size4K.OffsetMask());
+        if (!plain || InInterruptRange(output))
         {
             return false;
         }
@@ -178,5 +174,30 @@ internal sealed partial class Walker
         result = new TranslationResult(output, TranslationStatus.Success, FaultReason.None, PageSize.Size4K, rights, false,
             pde.DomainId, 1, 0);
         return true;
+    }
+
+    /// <summary>A first-stage leaf that is present, reserved-clean and grants the access (VT-d §3.6.1), with its rights and frame.</summary>
+    private bool PlainFirstStageLeaf(FirstStageEntry leaf, in PdeCacheCopy pde, in DmaRequest request, out AccessRights rights,
+        out ulong frame)
+    {
+        var writable = (pde.UpperRights & AccessRights.Write) != 0 && leaf.Writable;
+        var user = (pde.UpperRights & AccessRights.User) != 0 && leaf.User;
+        rights = AccessRights.Read | (writable ? AccessRights.Write : 0) | (user ? AccessRights.User : 0);
+        frame = leaf.Address(1, _profile.HostAddressWidth);
+        var privileged = request.HasPasid ? request.Privileged : (pde.Flags & CachedRights.PrivilegedWithoutPasid) != 0;
+        return leaf.Present && !leaf.HasReservedBits(1, _profile)
+            && (privileged || user)
+            && (writable || !NeedsWrite(request.Access) || (privileged && (pde.Flags & CachedRights.WriteProtect) == 0));
+    }
+
+    /// <summary>A second-stage leaf that is present, reserved-clean and grants the access (VT-d §3.7.1), with its rights and frame.</summary>
+    private bool PlainSecondStageLeaf(SecondStageEntry leaf, in PdeCacheCopy pde, AccessKind access, out AccessRights rights,
+        out ulong frame)
+    {
+        rights = (pde.UpperRights & ((leaf.Readable ? AccessRights.Read : 0) | (leaf.Writable ? AccessRights.Write : 0)))
+            | AccessRights.User;
+        frame = leaf.Address(1, _profile.HostAddressWidth);
+        return leaf.Present && !leaf.HasReservedBits(1, _profile)
+            && SecondStagePermission(rights, access, FaultReason.SgnNoRead, FaultReason.SgnNoWrite) == FaultReason.None;
     }
 }

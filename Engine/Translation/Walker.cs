@@ -202,7 +202,8 @@ internal sealed partial class Walker
         {
             return Denied(ref state, request, denial);
         }
-        CopyPde(ref state, request, walk, accessedDirty: false, context.DomainId, CachedTranslationType.Legacy, LegacyFlags);
+        CopyPde(ref state, request, walk.Size, walk.LeafAddress, walk.UpperRights, accessedBits: 0, dirtyBit: 0, context.DomainId,
+            CachedTranslationType.Legacy, LegacyFlags);
         return Output(ref state, request, walk.Output, walk.Size, walk.Rights, context.DomainId, FaultReason.LgnInterruptRange,
             new CacheFill(CachedTranslationType.Legacy, LegacyFlags));
     }
