@@ -43,7 +43,7 @@ public sealed partial class TranslationUnit
 
     /// <summary>Translates one request: the host physical address or the fault the hardware would record.</summary>
     /// <remarks>
-    /// The calling thread's first-level TLB answers first (each thread that translates on the unit gets one, 16 KiB,
+    /// The calling thread's first-level TLB answers first (each thread that translates on the unit gets one, 26 KiB,
     /// as a <see cref="TranslationPort"/> has its own; it is found through the thread's counter block, the one
     /// thread-local load of the call), then the shared IOTLB, then the walk. A hit takes no lock and allocates nothing;
     /// a thread's first call on a unit allocates its first-level TLB and registers the thread (under a lock) once.
@@ -314,7 +314,7 @@ public sealed partial class TranslationUnit
     }
 
     /// <summary>
-    /// Opens a port: a translation entry point for one device queue or thread with its own first-level TLB (16 KiB)
+    /// Opens a port: a translation entry point for one device queue or thread with its own first-level TLB (26 KiB)
     /// and its own hit and miss counts, so its hit path touches nothing another thread writes. Ports are not
     /// thread-safe and live as long as the unit: open one per queue or thread and keep it.
     /// </summary>
