@@ -51,6 +51,17 @@ public class PdeCacheCopyTests
 
     public static TheoryData<Via> Paths() => [.. Enum.GetValues<Via>()];
 
+    public static TheoryData<Mode, Via> ModesAndBursts()
+    {
+        var data = new TheoryData<Mode, Via>();
+        foreach (var mode in Enum.GetValues<Mode>())
+        {
+            data.Add(mode, Via.PortBurst);
+            data.Add(mode, Via.UnitBurst);
+        }
+        return data;
+    }
+
     public static TheoryData<RootTableMode, Via> RootModesAndPaths()
     {
         var data = new TheoryData<RootTableMode, Via>();
@@ -131,6 +142,23 @@ public class PdeCacheCopyTests
             $"a port without the copy read {control.TableReads} entries: the paging-structure cache still held the region");
 
         static ulong Elsewhere(int i) => 0x4000_0000 + ((ulong)i << 21);
+    }
+
+    /// <summary>
+    /// A region that one 2 MiB leaf maps leaves no copy of its level-2 table as if it were a level-1 table: its other
+    /// 4 KiB pages are IOTLB misses of their own (the IOTLB tags the 4 KiB page touched) and translate as the walk does.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(ModesAndPaths))]
+    public void TheOtherPagesOfALargePageTranslateAsTheWalk(Mode mode, Via via)
+    {
+        var f = new Fixture(mode, via);
+        f.Rig.Builder.MapSecondStage(f.Root, 4, Region, OldFrame, PageSize.Size2M);
+        f.Warm(Region);
+        for (var k = 1; k < Pages; k++)
+        {
+            Assert.Equal(OldFrame + ((ulong)k << 12) + 8, f.Check(f.Request(Page(Region, k) + 8, (AccessKind)(k % 3))).Address);
+        }
     }
 
     // -----------------------------------------------------------------------------------------------------------------
@@ -540,6 +568,37 @@ public class PdeCacheCopyTests
         for (var k = 1; k < Pages; k++)
         {
             f.Check(f.Request(Page(Region, k) + 8));
+        }
+    }
+
+    /// <summary>
+    /// A fault observer remaps the region's level-2 entry and invalidates it while the burst that warmed the region is
+    /// still running: the burst's later request may still be answered from the copy, but what that puts in the IOTLB is
+    /// as old as the copy's walk and dies with the invalidation, so the next request sees the new level-1 table.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(ModesAndBursts))]
+    public void ABurstStillUsingACopyAnInvalidationOvertookLeavesNothingStaleInTheIotlb(Mode mode, Via via)
+    {
+        var f = new Fixture(mode, via);
+        f.MapRegion(Region, OldFrame);
+        var armed = true;
+        f.Unit.FaultObserver = (_, _) =>
+        {
+            if (armed)
+            {
+                armed = false;
+                f.Unit.Invalidate(NewLeafTableUnderTheRegion(f));
+            }
+        };
+        var unmapped = f.Request(0x4000_0000);
+        var racing = f.Burst([f.Request(Region), unmapped, f.Request(Page(Region, 1) + 8)])[2];
+        Assert.False(armed);
+        Assert.True(racing.Address is OldFrame + 0x1008 or NewFrame + 0x1008, $"{racing} is neither the old nor the new translation");
+
+        for (var k = 1; k < Pages; k++)
+        {
+            Assert.Equal(NewFrame + ((ulong)k << 12) + 8, f.Check(f.Request(Page(Region, k) + 8)).Address);
         }
     }
 
