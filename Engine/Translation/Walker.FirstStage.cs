@@ -132,15 +132,11 @@ internal sealed partial class Walker
             }
         }
 
-        // VT-d §3.6.1: user requests need U/S at every level, and R/W for writes; supervisor writes need R/W only with WPE.
         var write = NeedsWrite(request.Access);
-        if (!privileged && !user)
+        var permission = FirstStagePermission(user, writable, privileged, write, entry.WriteProtectEnable);
+        if (permission != FaultReason.None)
         {
-            return Denied(ref state, request, FaultReason.SgnUserSupervisor);
-        }
-        if (write && !writable && (!privileged || entry.WriteProtectEnable))
-        {
-            return Denied(ref state, request, FaultReason.SgnNoWrite);
+            return Denied(ref state, request, permission);
         }
         var rights = AccessRights.Read | (writable ? AccessRights.Write : 0) | (user ? AccessRights.User : 0);
         var finalLeafAddress = 0UL;
@@ -194,6 +190,23 @@ internal sealed partial class Walker
         }
         return Output(ref state, request, output, size, rights, entry.DomainId, FaultReason.SgnInterruptRange,
             new CacheFill(nested ? CachedTranslationType.Nested : CachedTranslationType.FirstStage, flags));
+    }
+
+    /// <summary>
+    /// First-stage access rule (VT-d §3.6.1): user requests need U/S at every level, and R/W for writes; supervisor
+    /// writes need R/W only with WPE. <paramref name="user"/> and <paramref name="writable"/> are ANDed over the levels.
+    /// </summary>
+    private static FaultReason FirstStagePermission(bool user, bool writable, bool privileged, bool write, bool writeProtect)
+    {
+        if (!privileged && !user)
+        {
+            return FaultReason.SgnUserSupervisor;
+        }
+        if (write && !writable && (!privileged || writeProtect))
+        {
+            return FaultReason.SgnNoWrite;
+        }
+        return FaultReason.None;
     }
 
     /// <summary>
