@@ -19,9 +19,9 @@ namespace VtdEngine;
 /// <para>
 /// A port is not thread-safe: use it from one thread at a time. It holds 26 KiB of copies (16 KiB of IOTLB hits,
 /// 10 KiB of PDE-cache copies) and lives as long as its unit (the unit keeps its ports to fold their counts into
-/// <see cref="TranslationUnit.ReadStatistics"/>): open one per queue or thread and keep it, rather than one per call. A first-level hit counts as an IOTLB hit;
-/// <see cref="TranslationUnit.ReadStatistics"/> may run on any thread at any time (the counts are read with atomic
-/// 64-bit loads; a snapshot taken while the port translates is approximate).
+/// <see cref="TranslationUnit.ReadStatistics"/>): open one per queue or thread and keep it, rather than one per call.
+/// A first-level hit counts as an IOTLB hit; <see cref="TranslationUnit.ReadStatistics"/> may run on any thread at any
+/// time (the counts are read with atomic 64-bit loads; a snapshot taken while the port translates is approximate).
 /// </para>
 /// </remarks>
 public sealed class TranslationPort

@@ -105,8 +105,8 @@ public sealed partial class TranslationUnit
             or InvalidationKind.ContextCacheDevice or InvalidationKind.PasidCacheGlobal or InvalidationKind.PasidCacheDomain
             or InvalidationKind.PasidCachePasid)
         {
-            // First-level TLBs keep routes that carry context and PASID decisions, and drop them when the epoch moves;
-            // the IOTLB kinds move it themselves.
+            // First-level TLBs keep PDE-cache copies that carry context and PASID decisions, and drop them when the
+            // epoch moves; the IOTLB kinds move it themselves.
             _caches.Iotlb.AdvanceEpoch();
         }
     }

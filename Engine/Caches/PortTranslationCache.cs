@@ -10,7 +10,7 @@ namespace VtdEngine;
 /// front of the IOTLB as a core's L1 TLB sits in front of its shared second-level TLB. Only the owning port's thread
 /// reads or writes it, so a hit needs no seqlock, no liveness stamps, no fingerprint re-check and no permission logic:
 /// two key compares, and one load of the IOTLB's invalidation epoch per call. Beside the copies it keeps, per requester
-/// and 2 MiB region, what the last second-stage walk there learned above its 4 KiB leaf (<see cref="PdeCacheCopy"/>),
+/// and 2 MiB region, what the last walk there learned above its 4 KiB leaf (<see cref="PdeCacheCopy"/>),
 /// so that an IOTLB miss in the region reads one leaf entry instead of consulting the context, PASID and
 /// paging-structure caches again.
 /// </summary>

@@ -34,8 +34,9 @@ public enum AddressType : byte
 /// </summary>
 /// <remarks>
 /// The second eight bytes are also read as one word, so a first-level TLB compares requester, access kind and privilege
-/// with one load (see <see cref="ShapeWord"/>). Only the word's equality and hash are used, so byte order does not
-/// matter; a test checks that equal words mean equal requests apart from the address. The constructor leaves the
+/// with one load (see <see cref="ShapeWord"/>). The word's layout is little-endian, as on every platform .NET runs on;
+/// <see cref="RequesterWord"/> relies on it to clear the access-kind byte, and tests check that equal words mean equal
+/// requests apart from the address (and, for the requester word, apart from the access kind). The constructor leaves the
 /// overlapping word to the compiler's zero-initialisation and then stores every byte of it through the fields.
 /// </remarks>
 [StructLayout(LayoutKind.Explicit, Size = 16)]

@@ -48,7 +48,7 @@ internal sealed partial class Walker
         /// <summary>Rights flags every fill of this walk carries (SRE, RID_PRIV).</summary>
         public CachedRights FillFlags;
 
-        /// <summary>What the walk learned above a 4 KiB second-stage leaf, when it reached one.</summary>
+        /// <summary>What the walk learned above a 4 KiB leaf, when it reached one and may leave a PDE-cache copy.</summary>
         public PdeCacheCopy? Pde;
     }
 
@@ -62,8 +62,9 @@ internal sealed partial class Walker
     }
 
     /// <summary>
-    /// A walk that also hands back, when it translated untranslated DMA through a 4 KiB second-stage leaf, what it
-    /// learned above the leaf, for a first-level TLB to walk from next time (see <see cref="TryTranslateBelowPde"/>).
+    /// A walk that also hands back, when it translated untranslated DMA through a 4 KiB leaf of a walk that leaves
+    /// PDE-cache copies, what it learned above the leaf, for a first-level TLB to walk from next time (see
+    /// <see cref="TryTranslateBelowPde"/>).
     /// </summary>
     public TranslationResult Translate(in DmaRequest request, ulong rootTable, RootTableMode mode, bool enabled, out PdeCacheCopy? pde)
     {

@@ -24,13 +24,17 @@ public class RequestAndResultTests
         }
     }
 
-    /// <summary>The word a port's first-level TLB compares: equal words exactly when everything but the address is equal.</summary>
+    /// <summary>
+    /// The words a first-level TLB compares: shape words are equal exactly when everything but the address is equal,
+    /// requester words (the key of PDE-cache copies) exactly when everything but the address and the access kind is.
+    /// </summary>
     [Fact]
     public void TheShapeWordHoldsExactlyEverythingButTheAddress()
     {
         var sources = new ushort[] { 0, 1, 0x00FF, 0x0100, 0xFFFF };
         var pasids = new uint[] { 0, 1, 0xF_FFFF, 0x10_0000, DmaRequest.NoPasid };
         var seen = new Dictionary<ulong, (ushort, uint, AddressType, AccessKind, bool)>();
+        var requesters = new Dictionary<ulong, (ushort, uint, AddressType, bool)>();
         foreach (var source in sources)
         {
             foreach (var pasid in pasids)
@@ -45,6 +49,11 @@ public class RequestAndResultTests
                             var word = new DmaRequest(source, ~0UL, access, pasid, privileged, type).ShapeWord;
                             Assert.Equal(word, new DmaRequest(source, 0x1000, access, pasid, privileged, type).ShapeWord);
                             Assert.True(seen.TryAdd(word, shape), $"{shape} and {seen.GetValueOrDefault(word)} share a word");
+                            var requester = (source, pasid, type, privileged);
+                            var requesterWord = new DmaRequest(source, 0x1000, access, pasid, privileged, type).RequesterWord;
+                            Assert.Equal(new DmaRequest(source, 0, AccessKind.Read, pasid, privileged, type).RequesterWord, requesterWord);
+                            Assert.Equal(requester, requesters.GetValueOrDefault(requesterWord, requester));
+                            requesters[requesterWord] = requester;
                         }
                     }
                 }
