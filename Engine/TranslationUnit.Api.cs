@@ -169,11 +169,12 @@ public sealed partial class TranslationUnit
     private TranslationResult TranslateMiss(in DmaRequest request, PortTranslationCache firstLevel, ulong generation,
         ref EngineCounters.Block counters)
     {
-        if (firstLevel.TryFindPde(request, generation, out var pde) && _walker.TryTranslateBelowPde(request, pde, out var result))
+        if (firstLevel.TryFindPde(request, generation, out var pde)
+            && _walker.TryTranslateBelowPde(request, pde, ref counters, out var result))
         {
             return Counted(request, result, ref counters);
         }
-        result = _walker.Translate(request, RootTableAddress, Mode, TranslationEnabled, out var walked);
+        result = _walker.Translate(request, RootTableAddress, Mode, TranslationEnabled, ref counters, out var walked);
         if (walked is { } copy)
         {
             firstLevel.FillPde(request, copy, generation);
@@ -184,10 +185,10 @@ public sealed partial class TranslationUnit
     /// <summary>A walk for a request the IOTLB may not serve (see <see cref="MayUseIotlb"/>): nothing first-level to keep.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private TranslationResult WalkOutsideIotlb(in DmaRequest request, ref EngineCounters.Block counters) =>
-        Counted(request, _walker.Translate(request, RootTableAddress, Mode, TranslationEnabled, trace: null), ref counters);
+        Counted(request, _walker.Translate(request, RootTableAddress, Mode, TranslationEnabled, trace: null, ref counters), ref counters);
 
     /// <summary>Counts a walk's cost and fault and reports a fault to <see cref="FaultObserver"/>.</summary>
-    private TranslationResult Counted(in DmaRequest request, in TranslationResult result, ref EngineCounters.Block counters)
+    private TranslationResult Counted(in DmaRequest request, TranslationResult result, ref EngineCounters.Block counters)
     {
         counters.Walks++;
         counters.TableReads += result.TableReads;
@@ -350,7 +351,7 @@ public sealed partial class TranslationUnit
             Faults = threads.Faults,
             TableReads = threads.TableReads,
             Invalidations = threads.Invalidations,
-            IotlbEvictions = iotlb.Evictions,
+            IotlbEvictions = iotlb.Evictions + threads.IotlbFills.Evictions,
         };
     }
 
@@ -367,7 +368,7 @@ public sealed partial class TranslationUnit
     public WalkTrace Trace(in DmaRequest request)
     {
         var trace = new WalkTrace(request);
-        trace.Result = _uncachedWalker.Translate(request, RootTableAddress, Mode, TranslationEnabled, trace);
+        trace.Result = _uncachedWalker.Translate(request, RootTableAddress, Mode, TranslationEnabled, trace, ref _counters.Current);
         return trace;
     }
 }

@@ -15,7 +15,14 @@ public sealed partial class TranslationUnit
         {
             var iotlb = _caches.Iotlb.ReadStatistics();
             var threads = _counters.Sum();
-            return iotlb with { Hits = iotlb.Hits + threads.IotlbHits, Misses = iotlb.Misses + threads.IotlbMisses };
+            return iotlb with
+            {
+                Hits = iotlb.Hits + threads.IotlbHits,
+                Misses = iotlb.Misses + threads.IotlbMisses,
+                Inserts = iotlb.Inserts + threads.IotlbFills.Inserts,
+                DroppedFills = iotlb.DroppedFills + threads.IotlbFills.DroppedFills,
+                Evictions = iotlb.Evictions + threads.IotlbFills.Evictions,
+            };
         }
     }
 

@@ -65,6 +65,7 @@ public sealed partial class IoTlb
                 int sequence = LockSet(ref meta);
                 _tags.AsSpan(_tagBase + (set * TagProbe.Ways), TagProbe.Ways).Clear();
                 meta.LastInvalidated = 0;
+                meta.AllLiveThrough = 0;
                 UnlockSet(ref meta, sequence);
             }
 

@@ -232,10 +232,20 @@ public sealed partial class IoTlb
     /// </remarks>
     public void Insert(ushort sourceId, uint pasid, ulong address, uint tagPasid, in IotlbEntry entry, uint fillStamp)
     {
+        var fill = InsertUncounted(sourceId, pasid, address, tagPasid, entry, fillStamp);
+        Counters().Fills.Count(fill);
+    }
+
+    /// <summary>
+    /// <see cref="Insert"/> without statistics, for callers that count fills in counters of their own (a thread-local
+    /// load fewer per miss).
+    /// </summary>
+    internal FillOutcome InsertUncounted(ushort sourceId, uint pasid, ulong address, uint tagPasid, in IotlbEntry entry, uint fillStamp)
+    {
         ulong page = address >> 12;
         if (page > MaxPageNumber)
         {
-            return; // beyond 57-bit input addresses: no walk can produce it
+            return FillOutcome.Dropped; // beyond 57-bit input addresses: no walk can produce it
         }
 
         uint pasidKey = PasidKey(pasid);
@@ -265,34 +275,21 @@ public sealed partial class IoTlb
         }
 
         UnlockSet(ref meta, sequence);
-        ref ThreadStatistics counters = ref Counters();
-        if (!stored)
-        {
-            counters.DroppedFills++;
-            return;
-        }
-
-        counters.Inserts++;
-        if (evicted)
-        {
-            counters.Evictions++;
-        }
+        return !stored ? FillOutcome.Dropped : evicted ? FillOutcome.StoredEvicting : FillOutcome.Stored;
     }
 
     /// <summary>Sums the per-thread counters.</summary>
     /// <returns>An approximate snapshot when other threads are running.</returns>
     public IotlbStatistics ReadStatistics()
     {
-        long hits = 0, misses = 0, inserts = 0, dropped = 0, evictions = 0, global = 0, domain = 0, domainPage = 0,
-            pasid = 0, pasidPage = 0, widened = 0;
+        long hits = 0, misses = 0, global = 0, domain = 0, domainPage = 0, pasid = 0, pasidPage = 0, widened = 0;
+        var fills = default(FillCounts);
         foreach (var slot in _statistics.Slots)
         {
             ref ThreadStatistics s = ref slot.Block;
             hits += Volatile.Read(ref s.Hits);
             misses += Volatile.Read(ref s.Misses);
-            inserts += Volatile.Read(ref s.Inserts);
-            dropped += Volatile.Read(ref s.DroppedFills);
-            evictions += Volatile.Read(ref s.Evictions);
+            fills = fills.Plus(s.Fills);
             global += Volatile.Read(ref s.GlobalInvalidations);
             domain += Volatile.Read(ref s.DomainInvalidations);
             domainPage += Volatile.Read(ref s.DomainPageInvalidations);
@@ -305,9 +302,9 @@ public sealed partial class IoTlb
         {
             Hits = hits,
             Misses = misses,
-            Inserts = inserts,
-            DroppedFills = dropped,
-            Evictions = evictions,
+            Inserts = fills.Inserts,
+            DroppedFills = fills.DroppedFills,
+            Evictions = fills.Evictions,
             GlobalInvalidations = global,
             DomainInvalidations = domain,
             DomainPageInvalidations = domainPage,
@@ -378,7 +375,8 @@ public sealed partial class IoTlb
     /// <summary>
     /// The way a fill takes, in order of preference: the way holding the same key (at most one way per key), an empty
     /// way, a dead one, else the round-robin victim. Tags always have bit 0 set, so an empty way reads 0 and the
-    /// set probe finds both the key's way and the empty ones; only a full set looks at liveness.
+    /// set probe finds both the key's way and the empty ones; only a full set looks at liveness, and only after an
+    /// invalidation (see <see cref="SetMeta.AllLiveThrough"/>).
     /// </summary>
     private int ChooseWay(int baseIndex, ulong tag, ushort sourceId, uint pasidKey, ref SetMeta meta, out bool evicted)
     {
@@ -402,13 +400,20 @@ public sealed partial class IoTlb
             return BitOperations.TrailingZeroCount(empty);
         }
 
-        for (int way = 0; way < TagProbe.Ways; way++)
+        // With no invalidation since every way was last found live, none can have died (fills store live entries).
+        uint liveThrough = Volatile.Read(ref _clock.Latest) + 1;
+        if (meta.AllLiveThrough != liveThrough)
         {
-            ref EntryPayload payload = ref Unsafe.Add(ref payloads, way);
-            if (!IsLive(payload.Frame, payload.Ids, payload.Pasids))
+            for (int way = 0; way < TagProbe.Ways; way++)
             {
-                return way;
+                ref EntryPayload payload = ref Unsafe.Add(ref payloads, way);
+                if (!IsLive(payload.Frame, payload.Ids, payload.Pasids))
+                {
+                    return way;
+                }
             }
+
+            meta.AllLiveThrough = liveThrough;
         }
 
         evicted = true;

@@ -5,7 +5,7 @@ namespace VtdEngine;
 
 /// <summary>
 /// What a unit keeps per thread that translates on it: slow-path and per-burst counters (walks, faults, invalidations,
-/// burst reuses, first-level hits, IOTLB hits and misses) and the thread's first-level TLB, one block per thread so
+/// burst reuses, first-level hits, IOTLB hits, misses and fills) and the thread's first-level TLB, one block per thread so
 /// that threads share no cache line and counting needs no atomics.
 /// </summary>
 /// <remarks>
@@ -38,6 +38,7 @@ internal sealed class EngineCounters
             total.FirstLevelHits += Volatile.Read(in block.FirstLevelHits);
             total.IotlbHits += Volatile.Read(in block.IotlbHits);
             total.IotlbMisses += Volatile.Read(in block.IotlbMisses);
+            total.IotlbFills = total.IotlbFills.Plus(block.IotlbFills);
         }
         return total;
     }
@@ -56,10 +57,11 @@ internal sealed class EngineCounters
         /// <summary>The thread's first-level TLB for this unit, made on its first translation here.</summary>
         [FieldOffset(48)] public PortTranslationCache? FirstLevel;
 
-        /// <summary>Shared-IOTLB lookups by the unit's own entry points, counted here rather than in the IOTLB's
-        /// counters so that a miss costs no second thread-local load.</summary>
+        /// <summary>Shared-IOTLB lookups and fills by the unit's own entry points and walks, counted here rather than
+        /// in the IOTLB's counters so that a miss costs no second thread-local load.</summary>
         [FieldOffset(56)] public long IotlbHits;
 
         [FieldOffset(64)] public long IotlbMisses;
+        [FieldOffset(72)] public FillCounts IotlbFills;
     }
 }

@@ -33,7 +33,8 @@ internal sealed partial class Walker
     /// address of a 2 MiB region, so only the per-address rules are checked again here: the interrupt window for
     /// requests without PASID, and the leaf.
     /// </remarks>
-    internal bool TryTranslateBelowPde(in DmaRequest request, in PdeCacheCopy pde, out TranslationResult result)
+    internal bool TryTranslateBelowPde(in DmaRequest request, in PdeCacheCopy pde, ref EngineCounters.Block counters,
+        out TranslationResult result)
     {
         result = default;
         var address = request.Address;
@@ -62,7 +63,8 @@ internal sealed partial class Walker
         }
         var cached = new IotlbEntry(output, PageSize.Size4K, (CachedRights)rights | pde.Flags | (dirty ? CachedRights.Dirty : 0),
             pde.DomainId, pde.Type);
-        _caches!.Iotlb.Insert(request.SourceId, request.Pasid, address, pde.TagPasid, cached, pde.IotlbStamp);
+        counters.IotlbFills.Count(_caches!.Iotlb.InsertUncounted(request.SourceId, request.Pasid, address, pde.TagPasid, cached,
+            pde.IotlbStamp));
         result = new TranslationResult(output, TranslationStatus.Success, FaultReason.None, PageSize.Size4K, rights, false,
             pde.DomainId, 1, 0);
         return true;

@@ -50,14 +50,19 @@ internal sealed partial class Walker
 
         /// <summary>What the walk learned above a 4 KiB leaf, when it reached one and may leave a PDE-cache copy.</summary>
         public PdeCacheCopy? Pde;
+
+        /// <summary>The translating thread's counters, where the walk's IOTLB fill is counted.</summary>
+        public ref EngineCounters.Block Counters;
     }
 
     /// <summary>How a successful translation is cached: its PGTT and the flags the hit path needs.</summary>
     private readonly record struct CacheFill(CachedTranslationType Type, CachedRights Flags);
 
-    public TranslationResult Translate(in DmaRequest request, ulong rootTable, RootTableMode mode, bool enabled, WalkTrace? trace)
+    /// <summary>A walk of <paramref name="request"/>; its IOTLB fill, if it makes one, is counted in <paramref name="counters"/>.</summary>
+    public TranslationResult Translate(in DmaRequest request, ulong rootTable, RootTableMode mode, bool enabled, WalkTrace? trace,
+        ref EngineCounters.Block counters)
     {
-        var state = new WalkState { Trace = trace, Stamps = _caches?.BeginFill() ?? default };
+        var state = new WalkState { Trace = trace, Stamps = _caches?.BeginFill() ?? default, Counters = ref counters };
         return Translate(ref state, request, rootTable, mode, enabled);
     }
 
@@ -66,9 +71,10 @@ internal sealed partial class Walker
     /// PDE-cache copies, what it learned above the leaf, for a first-level TLB to walk from next time (see
     /// <see cref="TryTranslateBelowPde"/>).
     /// </summary>
-    public TranslationResult Translate(in DmaRequest request, ulong rootTable, RootTableMode mode, bool enabled, out PdeCacheCopy? pde)
+    public TranslationResult Translate(in DmaRequest request, ulong rootTable, RootTableMode mode, bool enabled,
+        ref EngineCounters.Block counters, out PdeCacheCopy? pde)
     {
-        var state = new WalkState { Stamps = _caches?.BeginFill() ?? default };
+        var state = new WalkState { Stamps = _caches?.BeginFill() ?? default, Counters = ref counters };
         var result = Translate(ref state, request, rootTable, mode, enabled);
         pde = result.IsSuccess ? state.Pde : null;
         return result;
@@ -141,7 +147,8 @@ internal sealed partial class Walker
         if (_caches is not null && request.AddressType == AddressType.Untranslated)
         {
             var entry = new IotlbEntry(address, size, (CachedRights)rights | fill.Flags | state.FillFlags, domainId, fill.Type);
-            _caches.Iotlb.Insert(request.SourceId, request.Pasid, request.Address, state.TagPasid, entry, state.Stamps.Iotlb);
+            state.Counters.IotlbFills.Count(
+                _caches.Iotlb.InsertUncounted(request.SourceId, request.Pasid, request.Address, state.TagPasid, entry, state.Stamps.Iotlb));
         }
         return Success(ref state, address, size, rights, domainId);
     }

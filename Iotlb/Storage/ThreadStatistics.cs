@@ -9,9 +9,7 @@ internal struct ThreadStatistics
 {
     [FieldOffset(0)] internal long Hits;
     [FieldOffset(8)] internal long Misses;
-    [FieldOffset(16)] internal long Inserts;
-    [FieldOffset(24)] internal long DroppedFills;
-    [FieldOffset(32)] internal long Evictions;
+    [FieldOffset(16)] internal FillCounts Fills;
     [FieldOffset(40)] internal long GlobalInvalidations;
     [FieldOffset(48)] internal long DomainInvalidations;
     [FieldOffset(56)] internal long DomainPageInvalidations;

@@ -369,4 +369,36 @@ public class IoTlbTests
         Assert.True(stats.Evictions >= 1000 - 32, $"{stats.Evictions} evictions"); // one page: a group of 4 sets x 8 ways
         Assert.True(tlb.TryLookup(999, NoPasid, 0x1000, out _));
     }
+
+    /// <summary>
+    /// A fill into a full set takes a way an invalidation killed before it evicts a live one, even when the set was
+    /// last found all live (the liveness hint must not outlive the invalidation).
+    /// </summary>
+    [Fact]
+    public void AFillTakesADeadWayBeforeEvictingALiveOne()
+    {
+        const int GroupWays = IoTlb.GroupSize * 8;
+        const int Fills = 200;
+        var tlb = new IoTlb(64);
+        var old = new IotlbEntry(0x5000, PageSize.Size4K, CachedRights.Read, Domain, CachedTranslationType.SecondStage);
+        for (int i = 0; i < Fills; i++)
+        {
+            tlb.Insert((ushort)i, NoPasid, 0x1000, 0, old, tlb.BeginFill());
+        }
+
+        Assert.Equal(Fills - GroupWays, tlb.ReadStatistics().Evictions); // one page: every set of its group full and live
+
+        tlb.InvalidateDomain(Domain);
+        var fresh = new IotlbEntry(0x6000, PageSize.Size4K, CachedRights.Read, Domain + 1, CachedTranslationType.SecondStage);
+        for (int i = 0; i < 8; i++) // at most 8 per set, so no set runs out of dead ways
+        {
+            tlb.Insert((ushort)(Fills + i), NoPasid, 0x1000, 0, fresh, tlb.BeginFill());
+        }
+
+        Assert.Equal(Fills - GroupWays, tlb.ReadStatistics().Evictions);
+        for (int i = 0; i < 8; i++)
+        {
+            Assert.True(tlb.TryLookup((ushort)(Fills + i), NoPasid, 0x1000, out _));
+        }
+    }
 }
