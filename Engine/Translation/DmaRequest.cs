@@ -36,8 +36,9 @@ public enum AddressType : byte
 /// The second eight bytes are also read as one word, so a first-level TLB compares requester, access kind and privilege
 /// with one load (see <see cref="ShapeWord"/>). The word's layout is little-endian, as on every platform .NET runs on;
 /// <see cref="RequesterWord"/> relies on it to clear the access-kind byte, and tests check that equal words mean equal
-/// requests apart from the address (and, for the requester word, apart from the access kind). The constructor leaves the
-/// overlapping word to the compiler's zero-initialisation and then stores every byte of it through the fields.
+/// requests apart from the address (and, for the requester word, apart from the access kind). The constructor builds
+/// that word in a register and stores it whole: four narrow stores read back as one word would stall store-to-load
+/// forwarding on every request a caller builds just before translating it.
 /// </remarks>
 [StructLayout(LayoutKind.Explicit, Size = 16)]
 public readonly struct DmaRequest
@@ -63,11 +64,9 @@ public readonly struct DmaRequest
     {
         ArgumentOutOfRangeException.ThrowIfGreaterThan((byte)access, (byte)AccessKind.Atomic, nameof(access));
         ArgumentOutOfRangeException.ThrowIfGreaterThan((byte)addressType, (byte)AddressType.Translated, nameof(addressType));
-        _sourceId = sourceId;
         _address = address;
-        _pasid = pasid;
-        _access = (byte)access;
-        _addressTypeAndPrivileged = (byte)((byte)addressType | (privileged ? PrivilegedFlag : 0));
+        _shape = pasid | ((ulong)sourceId << 32) | ((ulong)access << 48)
+            | ((ulong)((byte)addressType | (privileged ? PrivilegedFlag : 0)) << 56);
     }
 
     /// <summary>Input address (IOVA, GVA or GPA depending on the translation type).</summary>
