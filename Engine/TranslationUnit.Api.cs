@@ -166,6 +166,7 @@ public sealed partial class TranslationUnit
     /// <paramref name="firstLevel"/> keeps for the next miss in the region.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
+    [SkipLocalsInit]
     private TranslationResult TranslateMiss(in DmaRequest request, PortTranslationCache firstLevel, ulong generation,
         ref EngineCounters.Block counters)
     {
@@ -174,7 +175,16 @@ public sealed partial class TranslationUnit
         {
             return Counted(request, result, ref counters);
         }
-        result = _walker.Translate(request, RootTableAddress, Mode, TranslationEnabled, ref counters, out var walked);
+        return WalkLeavingPde(request, firstLevel, generation, ref counters);
+    }
+
+    /// <summary>The full walk of an IOTLB miss the PDE-cache copies could not serve; kept out of line so that the copy
+    /// path's frame stays small.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private TranslationResult WalkLeavingPde(in DmaRequest request, PortTranslationCache firstLevel, ulong generation,
+        ref EngineCounters.Block counters)
+    {
+        var result = _walker.Translate(request, RootTableAddress, Mode, TranslationEnabled, ref counters, out var walked);
         if (walked is { } copy)
         {
             firstLevel.FillPde(request, copy, generation);
