@@ -7,35 +7,38 @@ namespace VtdEngine;
 /// re-read the root and context tables. Only entries that passed every check are cached (CM=0 caches no faults).
 /// </summary>
 /// <remarks>
-/// Slots hold immutable entry objects published with <see cref="Volatile.Write{T}(ref T, T)"/>; readers take no lock
-/// and either see a whole entry or none. Invalidation is O(1): a global stamp, a per-domain stamp (legacy DID tags) and a
-/// per-source-id stamp for device-selective invalidation with function masks.
+/// Entries are values in <see cref="PublishedSlot{T}"/>s, one array of 256 per bus made when the bus is first filled:
+/// readers take no lock and see a whole entry or none, and a fill allocates nothing once its bus has slots.
+/// Invalidation is O(1): a global stamp, a per-domain stamp (legacy DID tags) and a per-source-id stamp for
+/// device-selective invalidation with function masks. An empty slot reads as stamp 0, which no stamp check passes.
 /// </remarks>
 internal sealed class ContextCache
 {
-    private readonly ContextCacheEntry?[]?[] _buses = new ContextCacheEntry?[]?[256];
+    private readonly PublishedSlot<ContextCacheEntry>[]?[] _buses = new PublishedSlot<ContextCacheEntry>[]?[256];
     private readonly long[] _sourceInvalidatedAt = new long[1 << 16];
     private readonly InvalidationStamps _stamps;
 
     public ContextCache(InvalidationStamps stamps) => _stamps = stamps;
 
-    public ContextCacheEntry? Lookup(ushort sourceId)
+    public bool TryLookup(ushort sourceId, out ContextCacheEntry entry)
     {
-        var entry = Volatile.Read(ref _buses[sourceId >> 8])?[sourceId & 0xFF];
-        if (entry is null)
+        var slots = Volatile.Read(ref _buses[sourceId >> 8]);
+        if (slots is null || !slots[sourceId & 0xFF].TryRead(out entry))
         {
-            return null;
+            entry = default;
+            return false;
         }
-        var valid = entry.Stamp > Volatile.Read(ref _sourceInvalidatedAt[sourceId])
+        return entry.Stamp > Volatile.Read(ref _sourceInvalidatedAt[sourceId])
             && (entry.IsScalable ? _stamps.IsValidGlobally(entry.Stamp) : _stamps.IsValid(entry.Stamp, entry.Legacy.DomainId, 0));
-        return valid ? entry : null;
     }
 
-    public void Fill(ushort sourceId, ContextCacheEntry entry)
+    public void Fill(ushort sourceId, in ContextCacheEntry entry)
     {
         ref var bus = ref _buses[sourceId >> 8];
-        var slots = Volatile.Read(ref bus) ?? Interlocked.CompareExchange(ref bus, new ContextCacheEntry?[256], null) ?? Volatile.Read(ref bus)!;
-        Volatile.Write(ref slots[sourceId & 0xFF], entry);
+        var slots = Volatile.Read(ref bus)
+            ?? Interlocked.CompareExchange(ref bus, new PublishedSlot<ContextCacheEntry>[256], null)
+            ?? Volatile.Read(ref bus)!;
+        slots[sourceId & 0xFF].Write(entry);
     }
 
     /// <summary>Device-selective invalidation: source-ids equal to <paramref name="sourceId"/> after masking
@@ -55,7 +58,7 @@ internal sealed class ContextCache
 }
 
 /// <summary>A cached, validated context entry: legacy or scalable-mode, with its fill stamp.</summary>
-internal sealed class ContextCacheEntry
+internal readonly struct ContextCacheEntry
 {
     public ContextCacheEntry(long stamp, in ScalableModeContextEntry scalable)
     {

@@ -63,8 +63,7 @@ internal sealed partial class Walker
     private FaultReason ResolveScalableContext(ref WalkState state, in DmaRequest request, ulong rootTable, FillStamps stamp,
         out ScalableModeContextEntry context)
     {
-        var cached = _caches?.Contexts.Lookup(request.SourceId);
-        if (cached is not null)
+        if (_caches is not null && _caches.Contexts.TryLookup(request.SourceId, out var cached))
         {
             context = cached.Scalable;
             state.FaultProcessingDisabled |= context.FaultProcessingDisable;
@@ -116,8 +115,7 @@ internal sealed partial class Walker
     private FaultReason ResolvePasidEntry(ref WalkState state, ushort sourceId, uint pasid, bool privileged,
         in ScalableModeContextEntry context, FillStamps stamp, out PasidTableEntry entry)
     {
-        var cached = _caches?.Pasids.Lookup(sourceId, pasid);
-        if (cached is not null)
+        if (_caches is not null && _caches.Pasids.TryLookup(sourceId, pasid, out var cached))
         {
             entry = cached.Value;
             state.FaultProcessingDisabled |= cached.FaultProcessingDisabled;

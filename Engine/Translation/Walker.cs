@@ -220,8 +220,7 @@ internal sealed partial class Walker
     private FaultReason ResolveLegacyContext(ref WalkState state, in DmaRequest request, ulong rootTable, FillStamps stamp,
         out ContextEntry context)
     {
-        var cached = _caches?.Contexts.Lookup(request.SourceId);
-        if (cached is not null)
+        if (_caches is not null && _caches.Contexts.TryLookup(request.SourceId, out var cached))
         {
             context = cached.Legacy;
             state.FaultProcessingDisabled |= context.FaultProcessingDisable;

@@ -64,7 +64,7 @@ public class TranslationStressTests
         var unrelated = InvalidationRequest.IotlbDomain(999);
         unit.Translate(request);
         var iotlbHitsBefore = unit.IotlbStatisticsForTest.Hits;
-        var allocated = Measure(unit, request, unrelated, 10_000);
+        var allocated = Measure(unit, request, () => unit.Invalidate(unrelated), 10_000);
         Assert.True(unit.IotlbStatisticsForTest.Hits - iotlbHitsBefore >= 10_000, "the loop did not reach the IOTLB");
         Assert.True(allocated == 0, $"10k invalidation + IOTLB hit pairs allocated {allocated} bytes");
     }
@@ -120,14 +120,33 @@ public class TranslationStressTests
         Assert.True(miss.IsSuccess);
         Assert.Equal(4, miss.TableReads); // four paging levels: the context and PASID entries came from their caches
 
-        var invalidations = Measure(unit, request: null, iotlbOnly, 10_000);
-        var pairs = Measure(unit, request, iotlbOnly, 10_000);
+        var invalidations = Measure(unit, request: null, () => unit.Invalidate(iotlbOnly), 10_000);
+        var pairs = Measure(unit, request, () => unit.Invalidate(iotlbOnly), 10_000);
         Assert.True(invalidations == 0, $"10k IOTLB invalidations allocated {invalidations} bytes");
         Assert.True(pairs == 0, $"10k invalidation + miss pairs allocated {pairs} bytes");
     }
 
     /// <summary>
-    /// Bytes this thread allocates over <paramref name="count"/> rounds of an optional IOTLB invalidation and an optional
+    /// A miss after every cache was emptied reads the root (or context) tables again and refills the context and PASID
+    /// caches, whose slots hold values rather than objects: nothing is allocated once a slot exists.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Kinds))]
+    public void ColdMissesAllocateNothing(string kind)
+    {
+        var (unit, request) = Setup(kind);
+        unit.Translate(request);
+        unit.FlushAllCaches();
+        var miss = unit.Translate(request);
+        Assert.True(miss.IsSuccess);
+        Assert.Equal(kind == "legacy" ? 6 : 8, miss.TableReads); // root, context (PASID directory and table), four levels
+
+        var allocated = Measure(unit, request, unit.FlushAllCaches, 10_000);
+        Assert.True(allocated == 0, $"10k flush + cold miss pairs allocated {allocated} bytes");
+    }
+
+    /// <summary>
+    /// Bytes this thread allocates over <paramref name="count"/> rounds of an optional invalidation and an optional
     /// translation: the least of five runs.
     /// </summary>
     /// <remarks>
@@ -136,7 +155,7 @@ public class TranslationStressTests
     /// not the engine); taking the minimum keeps that out without hiding a per-call allocation.
     /// </remarks>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static long Measure(TranslationUnit unit, DmaRequest? request, InvalidationRequest? invalidate, int count)
+    private static long Measure(TranslationUnit unit, DmaRequest? request, Action? invalidate, int count)
     {
         var allocated = long.MaxValue;
         for (var run = 0; run < 5; run++)
@@ -144,10 +163,7 @@ public class TranslationStressTests
             var before = GC.GetAllocatedBytesForCurrentThread();
             for (var i = 0; i < count; i++)
             {
-                if (invalidate is { } invalidation)
-                {
-                    unit.Invalidate(invalidation);
-                }
+                invalidate?.Invoke();
                 if (request is { } r)
                 {
                     unit.Translate(r);
