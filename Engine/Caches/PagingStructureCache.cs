@@ -53,7 +53,7 @@ internal sealed class PagingStructureCache
 
     public void Fill(bool firstStage, ushort domainId, uint identity, uint pasid, ulong address, ulong table, AccessRights rights,
         uint stamp) =>
-        _entries.Insert(domainId, identity, Region(address), firstStage ? pasid : 0,
+        _ = _entries.InsertUncounted(domainId, identity, Region(address), firstStage ? pasid : 0,
             new IotlbEntry(table, PageSize.Size4K, (CachedRights)rights, domainId,
                 firstStage ? CachedTranslationType.FirstStage : CachedTranslationType.SecondStage), stamp);
 
