@@ -378,7 +378,8 @@ public sealed partial class TranslationUnit
     public WalkTrace Trace(in DmaRequest request)
     {
         var trace = new WalkTrace(request);
-        trace.Result = _uncachedWalker.Translate(request, RootTableAddress, Mode, TranslationEnabled, trace, ref _counters.Current);
+        var nothingToCount = default(EngineCounters.Block); // the uncached walker fills no IOTLB
+        trace.Result = _uncachedWalker.Translate(request, RootTableAddress, Mode, TranslationEnabled, trace, ref nothingToCount);
         return trace;
     }
 }
