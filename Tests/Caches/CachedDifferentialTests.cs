@@ -19,7 +19,8 @@ namespace VtdEngine.Tests.Caches;
 [Trait("Category", "Caches")]
 public class CachedDifferentialTests(ITestOutputHelper output)
 {
-    // Fixed CsCheck seeds and bounded sizes: reproducible, and both properties together stay well under 20 s.
+    // Each property starts from a fixed seed; CsCheck draws the later images afresh every run (a failure prints the
+    // seed that reproduces it). Bounded sizes keep both properties together well under 20 s.
     private const string InvalidatedSeed = "2rZ8k0Jq3xWf";
     private const string UninvalidatedSeed = "5mQd1Yt7cVb0";
     private const int Images = 40;
@@ -30,8 +31,9 @@ public class CachedDifferentialTests(ITestOutputHelper output)
     private const int BurstPicks = 6;
 
     /// <summary>Smallest hit rate (hits over lookups) of the unit and of the port a run must reach, so it cannot
-    /// silently test only misses.</summary>
-    private const double MinimumHitRate = 0.4;
+    /// silently test only misses. Runs draw fresh images, and their rates spread over 40–52 %: the floor sits well
+    /// below that spread (a cache that served nothing would show about 0 %).</summary>
+    private const double MinimumHitRate = 0.3;
 
     /// <summary>Property A: after every edit followed by the invalidations Table 28 requires, every translation, by
     /// the unit or a warm port, singly or in a burst, equals the reference exactly.</summary>
