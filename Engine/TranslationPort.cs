@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace VtdEngine;
@@ -41,6 +42,8 @@ public sealed class TranslationPort
     internal long Misses => Volatile.Read(ref _counts.Misses);
 
     /// <summary>Translates one request, as <see cref="TranslationUnit.Translate(in DmaRequest)"/> does.</summary>
+    /// <remarks>The first-level hit is small enough to inline into the caller's loop; everything else is a call.</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TranslationResult Translate(in DmaRequest request)
     {
         var generation = _firstLevel.Synchronize();
@@ -49,7 +52,14 @@ public sealed class TranslationPort
             _counts.Hits++;
             return result;
         }
-        result = _unit.TranslateBelowFirstLevel(request, _firstLevel, generation, ref _unit.ThreadCounters, out var iotlbHit);
+        return TranslateFirstLevelMiss(request, generation);
+    }
+
+    /// <summary>A request the first-level TLB could not answer: the unit's IOTLB, then the walk.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private TranslationResult TranslateFirstLevelMiss(in DmaRequest request, ulong generation)
+    {
+        var result = _unit.TranslateBelowFirstLevel(request, _firstLevel, generation, ref _unit.ThreadCounters, out var iotlbHit);
         if (iotlbHit is { } hit)
         {
             if (hit)
