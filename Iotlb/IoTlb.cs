@@ -400,8 +400,10 @@ public sealed partial class IoTlb
             return BitOperations.TrailingZeroCount(empty);
         }
 
-        // With no invalidation since every way was last found live, none can have died (fills store live entries).
-        uint liveThrough = Volatile.Read(ref _clock.Latest) + 1;
+        // With no invalidation finished since every way was last found live, none can have died (fills store live
+        // entries). The epoch, read before the scan, moves after each invalidation's slots are raised, whatever order
+        // concurrent invalidations finish in.
+        uint liveThrough = unchecked((uint)Volatile.Read(ref _epoch.Value) + 1);
         if (meta.AllLiveThrough != liveThrough)
         {
             for (int way = 0; way < TagProbe.Ways; way++)

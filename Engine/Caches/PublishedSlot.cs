@@ -10,10 +10,11 @@ namespace VtdEngine;
 /// A reader acquires the sequence, copies the value, and after <see cref="Volatile.ReadBarrier"/> (no read before it
 /// may complete after a read that follows it) reads the sequence again: an odd or changed sequence means a writer
 /// overlapped the copy, which the reader then discards, treating the slot as empty. Readers never write and never wait.
+/// A mutable struct: use slots in place (array elements), never through a copy, which would take the lock of the copy.
 /// </remarks>
-/// <typeparam name="T">The value: a plain struct, copied with ordinary loads and stores.</typeparam>
+/// <typeparam name="T">The value: plain data, copied with ordinary loads and stores.</typeparam>
 internal struct PublishedSlot<T>
-    where T : struct
+    where T : unmanaged
 {
     private int _sequence;
     private T _value;

@@ -37,8 +37,9 @@ public enum AddressType : byte
 /// with one load (see <see cref="ShapeWord"/>). The word's layout is little-endian, as on every platform .NET runs on;
 /// <see cref="RequesterWord"/> relies on it to clear the access-kind byte, and tests check that equal words mean equal
 /// requests apart from the address (and, for the requester word, apart from the access kind). The constructor builds
-/// that word in a register and stores it whole: four narrow stores read back as one word would stall store-to-load
-/// forwarding on every request a caller builds just before translating it.
+/// that word in a register and stores it as one word, after the compiler's zeroing of the narrow fields it overlaps:
+/// a later one-word load is then served by that one store, whereas four narrow stores read back as one word would
+/// stall store-to-load forwarding on every request a caller builds just before translating it.
 /// </remarks>
 [StructLayout(LayoutKind.Explicit, Size = 16)]
 public readonly struct DmaRequest

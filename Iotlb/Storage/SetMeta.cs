@@ -23,8 +23,8 @@ internal struct SetMeta
     internal int NextVictim;
 
     /// <summary>
-    /// One more than the IOTLB's latest invalidation stamp when a full set last had every way found live, or 0: while
-    /// the latest stamp is unchanged, a fill into the full set takes the round-robin victim without re-checking each
+    /// One more than (the low bits of) the IOTLB's invalidation epoch when a full set last had every way found live, or
+    /// 0: while the epoch is unchanged, a fill into the full set takes the round-robin victim without re-checking each
     /// way. A hint only: at worst a live way is evicted while a dead one stays, which costs hits, never correctness.
     /// </summary>
     internal uint AllLiveThrough;
