@@ -22,5 +22,10 @@ namespace VtdEngine;
 /// The IOTLB fill stamp the walk took before reading any table: a fill made later from this copy is as old as the
 /// structures it came from, so an invalidation that overtook them kills it.
 /// </param>
+/// <param name="TableFrame">
+/// The leaf table's storage when the memory is a <see cref="Tables.SparsePhysicalMemory"/>, which hands out a frame's
+/// array (a frame's storage never changes, as <see cref="Tables.IPhysicalMemory"/> requires), so a miss from the copy
+/// skips the memory model's frame lookup; null for other memories, which are asked for the frame each time.
+/// </param>
 internal readonly record struct PdeCacheCopy(ulong Table, AccessRights UpperRights, ushort AccessedBits, ushort DirtyBit,
-    ushort DomainId, CachedTranslationType Type, CachedRights Flags, uint TagPasid, uint IotlbStamp);
+    ushort DomainId, CachedTranslationType Type, CachedRights Flags, uint TagPasid, uint IotlbStamp, ulong[]? TableFrame);

@@ -16,7 +16,7 @@ internal sealed partial class Walker
         if (_caches is not null && size == PageSize.Size4K && request.AddressType == AddressType.Untranslated)
         {
             state.Pde = new PdeCacheCopy(leafAddress & ~0xFFFUL, upperRights, (ushort)accessedBits, (ushort)dirtyBit, domainId, type,
-                flags, state.TagPasid, state.Stamps.Iotlb);
+                flags, state.TagPasid, state.Stamps.Iotlb, _sparseMemory?.AllocatedFrame(leafAddress >> 12));
         }
     }
 
@@ -42,7 +42,7 @@ internal sealed partial class Walker
         {
             return false;
         }
-        var frame = _memory.GetFrame(pde.Table >> 12);
+        var frame = pde.TableFrame is { } table ? table : _memory.GetFrame(pde.Table >> 12);
         if (frame.IsEmpty)
         {
             return false;

@@ -23,10 +23,14 @@ internal sealed partial class Walker
 
     private readonly TranslationCaches? _caches;
 
+    /// <summary>The memory again when it can hand out a frame's array, for PDE-cache copies to keep their leaf table's.</summary>
+    private readonly SparsePhysicalMemory? _sparseMemory;
+
     /// <summary>A walker over <paramref name="memory"/>; with <paramref name="caches"/> null it reads every structure.</summary>
     public Walker(IPhysicalMemory memory, CapabilityProfile profile, TranslationCaches? caches)
     {
         _memory = memory;
+        _sparseMemory = memory as SparsePhysicalMemory;
         _profile = profile;
         _caches = caches;
     }

@@ -108,10 +108,23 @@ public sealed class SparsePhysicalMemory : IPhysicalMemory
         {
             return default;
         }
+        var frame = AllocatedFrame(frameNumber);
+        return frame is not null ? frame : AllocateFrame(frameNumber);
+    }
+
+    /// <summary>
+    /// The array behind a frame already allocated, or null: for a cache that keeps a frame's storage instead of looking
+    /// it up again (a frame's array, once allocated, is its storage for the life of this memory).
+    /// </summary>
+    internal ulong[]? AllocatedFrame(ulong frameNumber)
+    {
+        if (frameNumber >> (AddressWidth - 12) != 0)
+        {
+            return null;
+        }
         var middle = _top[(int)(frameNumber >> (LeafBits + MiddleBits))];
         var leaf = middle?[(int)((frameNumber >> LeafBits) & ((1 << MiddleBits) - 1))];
-        var frame = leaf?[(int)(frameNumber & ((1 << LeafBits) - 1))];
-        return frame ?? AllocateFrame(frameNumber);
+        return leaf?[(int)(frameNumber & ((1 << LeafBits) - 1))];
     }
 
     private Span<ulong> AllocateFrame(ulong frameNumber)

@@ -120,10 +120,22 @@ public class PdeCacheCopyTests
     /// </summary>
     [Theory]
     [MemberData(nameof(ModesAndPaths))]
-    public void AWarmMissReadsOnlyTheLeafAfterThePagingStructureCacheLostTheRegion(Mode mode, Via via)
+    public void AWarmMissReadsOnlyTheLeafAfterThePagingStructureCacheLostTheRegion(Mode mode, Via via) =>
+        WarmMissAfterThePagingStructureCacheLostTheRegion(mode, via, otherMemory: false);
+
+    /// <summary>
+    /// The same over a memory that is not a <see cref="SparsePhysicalMemory"/>: its copies keep no frame array and ask
+    /// the memory for the leaf table on every miss.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(ModesAndPaths))]
+    public void AWarmMissOverAnyMemoryReadsOnlyTheLeaf(Mode mode, Via via) =>
+        WarmMissAfterThePagingStructureCacheLostTheRegion(mode, via, otherMemory: true);
+
+    private static void WarmMissAfterThePagingStructureCacheLostTheRegion(Mode mode, Via via, bool otherMemory)
     {
         const int evicting = 256;
-        var f = new Fixture(mode, via, options: new TranslationUnitOptions { PagingStructureEntries = 64 });
+        var f = new Fixture(mode, via, options: new TranslationUnitOptions { PagingStructureEntries = 64 }, trapping: otherMemory);
         f.MapRegion(Region, OldFrame);
         for (var i = 0; i < evicting; i++)
         {
