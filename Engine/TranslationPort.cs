@@ -42,7 +42,7 @@ public sealed class TranslationPort
     internal long Misses => Volatile.Read(ref _counts.Misses);
 
     /// <summary>Translates one request, as <see cref="TranslationUnit.Translate(in DmaRequest)"/> does.</summary>
-    /// <remarks>The first-level hit is small enough to inline into the caller's loop; everything else is a call.</remarks>
+    /// <remarks>The first-level hit is small enough to inline into the caller's loop; everything else is one call.</remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TranslationResult Translate(in DmaRequest request)
     {
@@ -52,26 +52,8 @@ public sealed class TranslationPort
             _counts.Hits++;
             return result;
         }
-        return TranslateFirstLevelMiss(request, generation);
-    }
-
-    /// <summary>A request the first-level TLB could not answer: the unit's IOTLB, then the walk.</summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private TranslationResult TranslateFirstLevelMiss(in DmaRequest request, ulong generation)
-    {
-        var result = _unit.TranslateBelowFirstLevel(request, _firstLevel, generation, ref _unit.ThreadCounters, out var iotlbHit);
-        if (iotlbHit is { } hit)
-        {
-            if (hit)
-            {
-                _counts.Hits++;
-            }
-            else
-            {
-                _counts.Misses++;
-            }
-        }
-        return result;
+        return _unit.TranslateBelowFirstLevel(request, _firstLevel, generation, ref _unit.ThreadCounters, ref _counts.Hits,
+            ref _counts.Misses);
     }
 
     /// <summary>Translates a burst, as <see cref="TranslationUnit.Translate(ReadOnlySpan{DmaRequest}, Span{TranslationResult})"/> does.</summary>

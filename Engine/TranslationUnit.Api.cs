@@ -62,19 +62,7 @@ public sealed partial class TranslationUnit
             thread.FirstLevelHits++;
             return result;
         }
-        result = TranslateBelowFirstLevel(request, firstLevel, generation, ref thread, out var iotlbHit);
-        if (iotlbHit is { } hit)
-        {
-            if (hit)
-            {
-                thread.IotlbHits++;
-            }
-            else
-            {
-                thread.IotlbMisses++;
-            }
-        }
-        return result;
+        return TranslateBelowFirstLevel(request, firstLevel, generation, ref thread, ref thread.IotlbHits, ref thread.IotlbMisses);
     }
 
     /// <summary>
@@ -85,25 +73,25 @@ public sealed partial class TranslationUnit
     /// <param name="firstLevel">The first-level TLB that missed.</param>
     /// <param name="generation">What its <see cref="PortTranslationCache.Synchronize"/> returned for this call.</param>
     /// <param name="counters">The calling thread's counters, where a walk is counted.</param>
-    /// <param name="iotlbHit">Whether the IOTLB answered, for the caller to count; null when the IOTLB may not serve the request.</param>
+    /// <param name="hits">The caller's count of IOTLB hits (a port counts its own).</param>
+    /// <param name="misses">The caller's count of IOTLB misses; requests the IOTLB may not serve count as neither.</param>
     [MethodImpl(MethodImplOptions.NoInlining)]
     internal TranslationResult TranslateBelowFirstLevel(in DmaRequest request, PortTranslationCache firstLevel, ulong generation,
-        ref EngineCounters.Block counters, out bool? iotlbHit)
+        ref EngineCounters.Block counters, ref long hits, ref long misses)
     {
         if (!MayUseIotlb(request))
         {
-            iotlbHit = null;
             return WalkOutsideIotlb(request, ref counters);
         }
         if (_iotlb.TryLookupUncounted(new IotlbKey(request.SourceId, request.Pasid), request.Address, out var entry)
             && Permits(entry, request))
         {
-            iotlbHit = true;
+            hits++;
             var result = Hit(entry, request.Address);
             firstLevel.Fill(request, result, generation);
             return result;
         }
-        iotlbHit = false;
+        misses++;
         return TranslateMiss(request, firstLevel, generation, ref counters);
     }
 
