@@ -330,7 +330,6 @@ public sealed partial class TranslationUnit
     /// <summary>A snapshot of the unit's counters.</summary>
     public TranslationStatistics ReadStatistics()
     {
-        var iotlb = _caches.Iotlb.ReadStatistics();
         long portHits = 0, portMisses = 0;
         lock (_ports)
         {
@@ -340,17 +339,35 @@ public sealed partial class TranslationUnit
                 portMisses += port.Misses;
             }
         }
-        var threads = _counters.Sum();
+        var (iotlb, threads) = ReadIotlbAndThreadCounters();
         return new TranslationStatistics
         {
-            IotlbHits = iotlb.Hits + threads.IotlbHits + threads.BurstReuses + threads.FirstLevelHits + portHits,
-            IotlbMisses = iotlb.Misses + threads.IotlbMisses + portMisses,
+            IotlbHits = iotlb.Hits + threads.BurstReuses + threads.FirstLevelHits + portHits,
+            IotlbMisses = iotlb.Misses + portMisses,
             Walks = threads.Walks,
             Faults = threads.Faults,
             TableReads = threads.TableReads,
             Invalidations = threads.Invalidations,
-            IotlbEvictions = iotlb.Evictions + threads.IotlbFills.Evictions,
+            IotlbEvictions = iotlb.Evictions,
         };
+    }
+
+    /// <summary>
+    /// The IOTLB's own counters with the lookups and fills the unit counts for it in the threads' blocks folded in,
+    /// and those blocks summed.
+    /// </summary>
+    private (IotlbStatistics Iotlb, EngineCounters.Block Threads) ReadIotlbAndThreadCounters()
+    {
+        var iotlb = _caches.Iotlb.ReadStatistics();
+        var threads = _counters.Sum();
+        return (iotlb with
+        {
+            Hits = iotlb.Hits + threads.IotlbHits,
+            Misses = iotlb.Misses + threads.IotlbMisses,
+            Inserts = iotlb.Inserts + threads.IotlbFills.Inserts,
+            DroppedFills = iotlb.DroppedFills + threads.IotlbFills.DroppedFills,
+            Evictions = iotlb.Evictions + threads.IotlbFills.Evictions,
+        }, threads);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -9,22 +9,7 @@ public sealed partial class TranslationUnit
     /// The IOTLB's counters, its lookups including those the unit's own entry points count per thread, so cache tests
     /// can check that they exercised hits and not only misses.
     /// </summary>
-    internal IotlbStatistics IotlbStatisticsForTest
-    {
-        get
-        {
-            var iotlb = _caches.Iotlb.ReadStatistics();
-            var threads = _counters.Sum();
-            return iotlb with
-            {
-                Hits = iotlb.Hits + threads.IotlbHits,
-                Misses = iotlb.Misses + threads.IotlbMisses,
-                Inserts = iotlb.Inserts + threads.IotlbFills.Inserts,
-                DroppedFills = iotlb.DroppedFills + threads.IotlbFills.DroppedFills,
-                Evictions = iotlb.Evictions + threads.IotlbFills.Evictions,
-            };
-        }
-    }
+    internal IotlbStatistics IotlbStatisticsForTest => ReadIotlbAndThreadCounters().Iotlb;
 
     /// <summary>The unit's IOTLB, so tests can drive its clock to the wrap reset.</summary>
     internal IoTlb IotlbForTest => _iotlb;
