@@ -108,7 +108,7 @@ internal sealed partial class Walker
                     break;
                 }
             }
-            aboveLeaf = AccessRights.Read | (writable ? AccessRights.Write : 0) | (user ? AccessRights.User : 0);
+            aboveLeaf = FirstStageRights(writable, user);
             writable &= pte.Writable;
             user &= pte.User;
             if (pte.IsLeaf(level))
@@ -127,7 +127,7 @@ internal sealed partial class Walker
             if (level == 2)
             {
                 structures?.Fill(firstStage: true, entry.DomainId, identity, state.TagPasid, request.Address, table,
-                    AccessRights.Read | (writable ? AccessRights.Write : 0) | (user ? AccessRights.User : 0),
+                    FirstStageRights(writable, user),
                     state.Stamps.PagingStructures);
             }
         }
@@ -138,7 +138,7 @@ internal sealed partial class Walker
         {
             return Denied(ref state, request, permission);
         }
-        var rights = AccessRights.Read | (writable ? AccessRights.Write : 0) | (user ? AccessRights.User : 0);
+        var rights = FirstStageRights(writable, user);
         var finalLeafAddress = 0UL;
 
         if (nested)
@@ -191,6 +191,10 @@ internal sealed partial class Walker
         return Output(ref state, request, output, size, rights, entry.DomainId, FaultReason.SgnInterruptRange,
             new CacheFill(nested ? CachedTranslationType.Nested : CachedTranslationType.FirstStage, flags));
     }
+
+    /// <summary>What first-stage R/W and U/S flags (ANDed over levels) grant: reads always, writes and user access as flagged.</summary>
+    private static AccessRights FirstStageRights(bool writable, bool user) =>
+        AccessRights.Read | (writable ? AccessRights.Write : 0) | (user ? AccessRights.User : 0);
 
     /// <summary>
     /// First-stage access rule (VT-d §3.6.1): user requests need U/S at every level, and R/W for writes; supervisor

@@ -76,7 +76,7 @@ internal sealed partial class Walker
     {
         var writable = (pde.UpperRights & AccessRights.Write) != 0 && leaf.Writable;
         var user = (pde.UpperRights & AccessRights.User) != 0 && leaf.User;
-        rights = AccessRights.Read | (writable ? AccessRights.Write : 0) | (user ? AccessRights.User : 0);
+        rights = FirstStageRights(writable, user);
         frame = leaf.Address(1, _profile.HostAddressWidth);
         var privileged = request.HasPasid ? request.Privileged : (pde.Flags & CachedRights.PrivilegedWithoutPasid) != 0;
         return leaf.Present && !leaf.HasReservedBits(1, _profile)
@@ -88,7 +88,7 @@ internal sealed partial class Walker
     private bool PlainSecondStageLeaf(SecondStageEntry leaf, in PdeCacheCopy pde, AccessKind access, out AccessRights rights,
         out ulong frame)
     {
-        rights = (pde.UpperRights & ((leaf.Readable ? AccessRights.Read : 0) | (leaf.Writable ? AccessRights.Write : 0)))
+        rights = (pde.UpperRights & SecondStageRights(leaf.Readable, leaf.Writable))
             | AccessRights.User;
         frame = leaf.Address(1, _profile.HostAddressWidth);
         return leaf.Present && !leaf.HasReservedBits(1, _profile)

@@ -88,7 +88,7 @@ internal sealed partial class Walker
                     break;
                 }
             }
-            var upperRights = (readable ? AccessRights.Read : 0) | (writable ? AccessRights.Write : 0);
+            var upperRights = SecondStageRights(readable, writable);
             readable &= entry.Readable;
             writable &= entry.Writable;
             if (entry.IsLeaf(level))
@@ -98,7 +98,7 @@ internal sealed partial class Walker
                 {
                     Output = entry.Address(level, _profile.HostAddressWidth) | (input & size.OffsetMask()),
                     Size = size,
-                    Rights = (readable ? AccessRights.Read : 0) | (writable ? AccessRights.Write : 0) | AccessRights.User,
+                    Rights = SecondStageRights(readable, writable) | AccessRights.User,
                     LeafAddress = entryAddress,
                     UpperRights = upperRights,
                 };
@@ -107,9 +107,13 @@ internal sealed partial class Walker
             if (level == 2)
             {
                 structures?.Fill(firstStage: false, domainId, identity, 0, input, table,
-                    (readable ? AccessRights.Read : 0) | (writable ? AccessRights.Write : 0), state.Stamps.PagingStructures);
+                    SecondStageRights(readable, writable), state.Stamps.PagingStructures);
             }
         }
         throw new InvalidOperationException("Unreachable: level 1 is always a leaf.");
     }
+
+    /// <summary>What second-stage R and W flags (ANDed over levels) grant.</summary>
+    private static AccessRights SecondStageRights(bool readable, bool writable) =>
+        (readable ? AccessRights.Read : 0) | (writable ? AccessRights.Write : 0);
 }
