@@ -104,10 +104,7 @@ public sealed class SparsePhysicalMemory : IPhysicalMemory
     /// <inheritdoc />
     public Span<ulong> GetFrame(ulong frameNumber)
     {
-        if (frameNumber >> (AddressWidth - 12) != 0)
-        {
-            return default;
-        }
+        // A frame beyond the address width is never RAM (AddRam keeps RAM below 2^52), so AllocateFrame returns empty.
         var frame = AllocatedFrame(frameNumber);
         return frame is not null ? frame : AllocateFrame(frameNumber);
     }
