@@ -34,10 +34,8 @@ internal sealed class ContextCache
 
     public void Fill(ushort sourceId, in ContextCacheEntry entry)
     {
-        ref var bus = ref _buses[sourceId >> 8];
-        var slots = Volatile.Read(ref bus)
-            ?? Interlocked.CompareExchange(ref bus, new PublishedSlot<ContextCacheEntry>[256], null)
-            ?? Volatile.Read(ref bus)!;
+        var slots = LazyInitializer.EnsureInitialized(ref _buses[sourceId >> 8],
+            static () => new PublishedSlot<ContextCacheEntry>[256]);
         slots[sourceId & 0xFF].Write(entry);
     }
 

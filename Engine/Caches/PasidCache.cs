@@ -38,10 +38,8 @@ internal sealed class PasidCache
     public void Fill(in PasidCacheEntry entry)
     {
         var slot = Slot(entry.SourceId, entry.Pasid);
-        ref var chunkSlot = ref _chunks[slot / ChunkSlots];
-        var chunk = Volatile.Read(ref chunkSlot)
-            ?? Interlocked.CompareExchange(ref chunkSlot, new PublishedSlot<PasidCacheEntry>[ChunkSlots], null)
-            ?? Volatile.Read(ref chunkSlot)!;
+        var chunk = LazyInitializer.EnsureInitialized(ref _chunks[slot / ChunkSlots],
+            static () => new PublishedSlot<PasidCacheEntry>[ChunkSlots]);
         chunk[slot % ChunkSlots].Write(entry);
     }
 
