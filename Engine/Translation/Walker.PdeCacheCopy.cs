@@ -63,8 +63,7 @@ internal sealed partial class Walker
         }
         var cached = new IotlbEntry(output, PageSize.Size4K, (CachedRights)rights | pde.Flags | (dirty ? CachedRights.Dirty : 0),
             pde.DomainId, pde.Type);
-        counters.IotlbFills.Count(_caches!.Iotlb.InsertUncounted(request.SourceId, request.Pasid, address, pde.TagPasid, cached,
-            pde.IotlbStamp));
+        FillIotlb(ref counters, request, pde.TagPasid, cached, pde.IotlbStamp);
         result = new TranslationResult(output, TranslationStatus.Success, FaultReason.None, PageSize.Size4K, rights, false,
             pde.DomainId, 1, 0);
         return true;

@@ -151,11 +151,14 @@ internal sealed partial class Walker
         if (_caches is not null && request.AddressType == AddressType.Untranslated)
         {
             var entry = new IotlbEntry(address, size, (CachedRights)rights | fill.Flags | state.FillFlags, domainId, fill.Type);
-            state.Counters.IotlbFills.Count(
-                _caches.Iotlb.InsertUncounted(request.SourceId, request.Pasid, request.Address, state.TagPasid, entry, state.Stamps.Iotlb));
+            FillIotlb(ref state.Counters, request, state.TagPasid, entry, state.Stamps.Iotlb);
         }
         return Success(ref state, address, size, rights, domainId);
     }
+
+    /// <summary>Stores a translation of <paramref name="request"/>'s page in the IOTLB and counts the fill in the thread's block.</summary>
+    private void FillIotlb(ref EngineCounters.Block counters, in DmaRequest request, uint tagPasid, in IotlbEntry entry, uint stamp) =>
+        counters.IotlbFills.Count(_caches!.Iotlb.InsertUncounted(request.SourceId, request.Pasid, request.Address, tagPasid, entry, stamp));
 
     /// <summary>Whether the entry at <paramref name="address"/> now has <paramref name="dirtyBit"/> set.</summary>
     private bool IsDirty(ulong address, ulong dirtyBit) =>
