@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -424,28 +423,10 @@ public sealed partial class IoTlb
         return victim;
     }
 
-    /// <summary>Takes the set for writing: CAS its sequence from even to odd. The CAS is a full fence.</summary>
-    private static int LockSet(ref SetMeta meta)
-    {
-        SpinWait spinner = default;
-        while (true)
-        {
-            int sequence = Volatile.Read(ref meta.Sequence);
-            if ((sequence & 1) == 0 && Interlocked.CompareExchange(ref meta.Sequence, sequence + 1, sequence) == sequence)
-            {
-                return sequence;
-            }
+    /// <summary>Takes the set for writing (see <see cref="SequenceLock.Enter"/>).</summary>
+    private static int LockSet(ref SetMeta meta) => SequenceLock.Enter(ref meta.Sequence);
 
-            spinner.SpinOnce(sleep1Threshold: -1);
-        }
-    }
-
-    /// <summary>Releases the set: the release store orders every write of the critical section before the new even value.</summary>
-    private static void UnlockSet(ref SetMeta meta, int sequence)
-    {
-        Debug.Assert((Volatile.Read(ref meta.Sequence) & 1) == 1, "set must be held");
-        Volatile.Write(ref meta.Sequence, unchecked(sequence + 2));
-    }
+    private static void UnlockSet(ref SetMeta meta, int sequence) => SequenceLock.Exit(ref meta.Sequence, sequence);
 
     /// <summary>The calling thread's counters: written without atomics, never shared with another thread.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

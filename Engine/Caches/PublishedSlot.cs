@@ -1,3 +1,5 @@
+using VtdEngine.Iotlb.Storage;
+
 namespace VtdEngine;
 
 /// <summary>
@@ -6,7 +8,8 @@ namespace VtdEngine;
 /// </summary>
 /// <remarks>
 /// A writer takes the slot by CAS of the sequence from even <c>s</c> to odd <c>s+1</c> (a full fence, so the odd value
-/// is visible before any store of the value), stores the value, and publishes with a release write of <c>s+2</c>.
+/// is visible before any store of the value), stores the value, and publishes with a release write of <c>s+2</c>
+/// (<see cref="SequenceLock"/>, as the IOTLB's sets do).
 /// A reader acquires the sequence, copies the value, and after <see cref="Volatile.ReadBarrier"/> (no read before it
 /// may complete after a read that follows it) reads the sequence again: an odd or changed sequence means a writer
 /// overlapped the copy, which the reader then discards, treating the slot as empty. Readers never write and never wait.
@@ -31,14 +34,8 @@ internal struct PublishedSlot<T>
     /// <summary>Replaces the value; concurrent writers of one slot take turns.</summary>
     public void Write(in T value)
     {
-        var spinner = default(SpinWait);
-        var sequence = Volatile.Read(ref _sequence);
-        while ((sequence & 1) != 0 || Interlocked.CompareExchange(ref _sequence, sequence + 1, sequence) != sequence)
-        {
-            spinner.SpinOnce(sleep1Threshold: -1);
-            sequence = Volatile.Read(ref _sequence);
-        }
+        var sequence = SequenceLock.Enter(ref _sequence);
         _value = value;
-        Volatile.Write(ref _sequence, sequence + 2);
+        SequenceLock.Exit(ref _sequence, sequence);
     }
 }
